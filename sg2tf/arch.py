@@ -1,0 +1,48 @@
+"""Architecture rules of StyleGAN2 (NVIDIA config E/F): the single source of truth for channel counts,
+layer counts and which W / noise index each synthesis layer consumes (SPEC sections 2.1, 3.5)."""
+from __future__ import annotations
+
+import math
+
+G_ARCHITECTURES = ('orig', 'skip', 'resnet')
+D_ARCHITECTURES = ('orig', 'skip', 'resnet')
+
+
+def log2_resolution(resolution: int) -> int:
+    """log2 of a power-of-two resolution >= 4, with a clear error otherwise."""
+    r = int(resolution)
+    if r < 4 or r & (r - 1):
+        raise ValueError(f'resolution must be a power of two >= 4, got {resolution}')
+    return int(math.log2(r))
+
+
+def nf(stage: int, fmap_base: int = 16 << 10, fmap_decay: float = 1.0, fmap_min: int = 1,
+       fmap_max: int = 512) -> int:
+    """Feature maps at a stage: `clip(int(fmap_base / 2**(stage * fmap_decay)), fmap_min, fmap_max)`."""
+    return int(min(max(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min), fmap_max))
+
+
+def num_layers(resolution: int) -> int:
+    """Number of W vectors the synthesis network consumes: 2 * log2(R) - 2 (18 at 1024)."""
+    return 2 * log2_resolution(resolution) - 2
+
+
+def block_resolutions(resolution: int) -> list[int]:
+    """Synthesis block resolutions 4, 8, ..., R (the discriminator visits them in reverse)."""
+    return [2 ** r for r in range(2, log2_resolution(resolution) + 1)]
+
+
+def w_index(res: int, layer: str) -> int:
+    """Index into W [N, num_layers, w_dim] of a synthesis layer; conv layers use the same index for noise.
+
+    4x4/Conv -> 0, 4x4/ToRGB -> 1; at 2^r: Conv0_up -> 2r-5, Conv1 -> 2r-4, ToRGB -> 2r-3.
+    """
+    r = log2_resolution(res)
+    if res == 4:
+        return {'Conv': 0, 'ToRGB': 1}[layer]
+    return {'Conv0_up': 2 * r - 5, 'Conv1': 2 * r - 4, 'ToRGB': 2 * r - 3}[layer]
+
+
+def noise_resolution(k: int) -> int:
+    """Spatial size of noise buffer `noise{k}`: 2 ** ((k + 5) // 2)."""
+    return 2 ** ((k + 5) // 2)

@@ -1,0 +1,144 @@
+"""dnnlib-compatible `run()` / `get_var()` API on sg2tf networks, so NVIDIA scripts port with few changes.
+
+Inputs and outputs here follow NVIDIA's conventions: NumPy arrays, images NCHW, `randomize_noise`,
+`truncation_psi` defaults from the network's static kwargs, `output_transform=dict(func=..., **kwargs)`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from sg2tf import nvnames
+
+
+class _EasyDict(dict):
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(name) from e
+
+
+def _batches(n: int, minibatch_size: int | None):
+    step = n if not minibatch_size else int(minibatch_size)
+    for i in range(0, n, max(step, 1)):
+        yield slice(i, min(i + step, n))
+
+
+def _labels(labels, n: int, label_size: int) -> np.ndarray:
+    if labels is None:
+        return np.zeros([n, label_size], np.float32)
+    labels = np.asarray(labels, np.float32)
+    if labels.shape != (n, label_size):
+        raise ValueError(f'labels: expected shape [{n}, {label_size}], got {list(labels.shape)}')
+    return labels
+
+
+def _check_shape(what: str, x: np.ndarray, expected: list):
+    if x.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, x.shape)):
+        want = ', '.join('N' if e is None else str(e) for e in expected)
+        raise ValueError(f'{what}: expected shape [{want}], got {list(x.shape)}')
+
+
+def _finish(images_nhwc: np.ndarray, output_transform: dict | None):
+    images = np.transpose(images_nhwc, [0, 3, 1, 2])  # NVIDIA returns NCHW
+    if output_transform:
+        kwargs = dict(output_transform)
+        func = kwargs.pop('func')
+        images = np.asarray(func(images, **kwargs))
+    return images
+
+
+class _VarsMixin:
+    """`vars`, `get_var`, `set_var`, `trainables` with NVIDIA names and layouts."""
+
+    def _nv_vars(self) -> dict:
+        return nvnames.nvidia_variables(self)
+
+    def _resolve(self, name: str) -> str:
+        table = self._nv_vars()
+        if name in table:
+            return name
+        for key, nv_scope in (('mapping', 'G_mapping'), ('synthesis', 'G_synthesis')):  # `G.vars` style names
+            if name.startswith(nv_scope + '/') and f'{key}/{name[len(nv_scope) + 1:]}' in table:
+                return f'{key}/{name[len(nv_scope) + 1:]}'
+        raise KeyError(f'{self.name}: no variable named {name!r}; known: {", ".join(table)}')
+
+    @property
+    def vars(self) -> dict:
+        return {name: nvnames.to_nvidia_layout(name, v.numpy()) for name, v in self._nv_vars().items()}
+
+    @property
+    def trainables(self) -> dict:
+        return {name: v for name, v in self._nv_vars().items() if v.trainable}
+
+    def get_var(self, name: str) -> np.ndarray:
+        """Value of an NVIDIA-named variable in NVIDIA's layout (e.g. `dlatent_avg`, `G_synthesis/noise0`)."""
+        name = self._resolve(name)
+        return nvnames.to_nvidia_layout(name, self._nv_vars()[name].numpy())
+
+    def set_var(self, name: str, value) -> None:
+        name = self._resolve(name)
+        var = self._nv_vars()[name]
+        value = nvnames.to_keras_layout(name, value)
+        if tuple(value.shape) != tuple(var.shape):
+            raise ValueError(f'{self.name}/{name}: expected shape {nvnames.to_nvidia_layout(name, np.zeros(var.shape)).shape}, '
+                             f'got {np.shape(value)}')
+        var.assign(value)
+
+
+class DnnlibMappingMixin(_VarsMixin):
+    def run(self, latents, labels=None, minibatch_size: int | None = None, **_unused) -> np.ndarray:
+        """`Gs.components.mapping.run(latents, labels)` -> W [N, num_layers, dlatent_size]."""
+        latents = np.asarray(latents, np.float32)
+        _check_shape('latents', latents, [None, self.latent_size])
+        labels = _labels(labels, len(latents), self.label_size)
+        return np.concatenate([self(latents[s], labels[s]).numpy() for s in _batches(len(latents), minibatch_size)])
+
+
+class DnnlibSynthesisMixin(_VarsMixin):
+    def run(self, dlatents, randomize_noise: bool = True, output_transform: dict | None = None,
+            minibatch_size: int | None = None, **_unused) -> np.ndarray:
+        """`Gs.components.synthesis.run(dlatents, randomize_noise=False)` -> NCHW images (or transformed)."""
+        dlatents = np.asarray(dlatents, np.float32)
+        _check_shape('dlatents', dlatents, [None, self.num_layers, self.dlatent_size])
+        mode = 'random' if randomize_noise else 'const'
+        out = [self(dlatents[s], noise_mode=mode).numpy() for s in _batches(len(dlatents), minibatch_size)]
+        return _finish(np.concatenate(out), output_transform)
+
+
+class DnnlibGeneratorMixin(_VarsMixin):
+    @property
+    def components(self) -> _EasyDict:
+        return _EasyDict(synthesis=self.synthesis, mapping=self.mapping)
+
+    def run(self, latents, labels=None, truncation_psi=..., truncation_cutoff=..., randomize_noise: bool = True,
+            output_transform: dict | None = None, minibatch_size: int | None = None, return_dlatents: bool = False,
+            is_validation: bool = False, **_unused):
+        """`Gs.run(latents, labels, truncation_psi=0.5, ...)` with NVIDIA's defaults -> NCHW images."""
+        psi = self.truncation_psi if truncation_psi is ... else truncation_psi
+        cutoff = self.truncation_cutoff if truncation_cutoff is ... else truncation_cutoff
+        if is_validation:  # G_main: validation turns truncation off unless *_val is given
+            psi, cutoff = None, None
+        latents = np.asarray(latents, np.float32)
+        _check_shape('latents', latents, [None, self.latent_size])
+        labels = _labels(labels, len(latents), self.label_size)
+        mode = 'random' if randomize_noise else 'const'
+        images, dlatents = [], []
+        for s in _batches(len(latents), minibatch_size):
+            img, ws = self(latents[s], labels[s], truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=mode,
+                           return_dlatents=True)
+            images.append(img.numpy())
+            dlatents.append(ws.numpy())
+        images = _finish(np.concatenate(images), output_transform)
+        return (images, np.concatenate(dlatents)) if return_dlatents else images
+
+
+class DnnlibDiscriminatorMixin(_VarsMixin):
+    def run(self, images, labels=None, minibatch_size: int | None = None, **_unused) -> np.ndarray:
+        """`D.run(images_nchw, labels)` -> scores [N, 1]. One batch unless `minibatch_size` (minibatch stddev)."""
+        images = np.asarray(images, np.float32)
+        _check_shape('images', images, [None, self.num_channels, self.resolution, self.resolution])
+        labels = _labels(labels, len(images), self.label_size)
+        nhwc = np.transpose(images, [0, 2, 3, 1])
+        return np.concatenate([self(nhwc[s], labels[s]).numpy() for s in _batches(len(images), minibatch_size)])

@@ -1,0 +1,31 @@
+"""Image conversions with NVIDIA's exact rounding rules (SPEC 3.9)."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def convert_images_to_uint8(images, drange=(-1, 1), nchw_to_nhwc: bool = False, shrink: int = 1):
+    """dnnlib's `convert_images_to_uint8`: `saturate_cast(x * 127.5 + 128)` (clip, then truncate).
+
+    Accepts NumPy arrays (returns NumPy) or tensors (returns a tensor). NCHW input unless the data are
+    already NHWC and `nchw_to_nhwc` is False (the transform then only rescales).
+    """
+    is_numpy = not tf.is_tensor(images)
+    x = tf.cast(images, tf.float32)
+    if shrink > 1:
+        x = tf.transpose(x, [0, 2, 3, 1])
+        x = tf.nn.avg_pool2d(x, shrink, shrink, 'VALID')
+        x = x if nchw_to_nhwc else tf.transpose(x, [0, 3, 1, 2])
+    elif nchw_to_nhwc:
+        x = tf.transpose(x, [0, 2, 3, 1])
+    scale = 255.0 / (drange[1] - drange[0])
+    x = x * np.float32(scale) + np.float32(0.5 - drange[0] * scale)
+    x = tf.saturate_cast(x, tf.uint8)
+    return x.numpy() if is_numpy else x
+
+
+def nhwc_to_uint8(images) -> np.ndarray:
+    """Channels-last float images in [-1, 1] -> uint8 with the same rule (what `tools/generate.py` saves)."""
+    x = np.asarray(images, dtype=np.float32) * np.float32(127.5) + np.float32(128.0)
+    return np.clip(x, 0, 255).astype(np.uint8)

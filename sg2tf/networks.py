@@ -1,0 +1,403 @@
+"""StyleGAN2 networks (NVIDIA config E/F): mapping, synthesis (orig/skip/resnet), generator, discriminator.
+
+Constructor keyword arguments use NVIDIA's static-kwarg names and defaults, so a pickle's `static_kwargs`
+map onto them directly. Layers and weights carry NVIDIA's names (`synthesis/8x8/Conv0_up/weight`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from sg2tf import arch, ops
+from sg2tf.compat import DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin, DnnlibDiscriminatorMixin
+from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, LabelConcat,
+                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer)
+
+NOISE_MODES = ('const', 'random', 'none')
+SQRT1_2 = np.float32(np.sqrt(0.5))
+
+
+def _check_choice(what: str, value, choices):
+    if value not in choices:
+        raise ValueError(f'{what} must be one of {list(choices)}, got {value!r}')
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class MappingNetwork(DnnlibMappingMixin, keras.Model):
+    """z (+ label embedding) -> normalize -> `mapping_layers` dense layers (lrmul 0.01) -> W, broadcast.
+
+    Output [N, dlatent_broadcast, dlatent_size], or [N, dlatent_size] when `dlatent_broadcast` is None.
+    """
+
+    def __init__(self, latent_size: int = 512, label_size: int = 0, dlatent_size: int = 512,
+                 dlatent_broadcast: int | None = None, mapping_layers: int = 8, mapping_fmaps: int = 512,
+                 mapping_lrmul: float = 0.01, mapping_nonlinearity: str = 'lrelu', normalize_latents: bool = True,
+                 name: str = 'mapping', **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.latent_size, self.label_size, self.dlatent_size = int(latent_size), int(label_size), int(dlatent_size)
+        self.dlatent_broadcast = None if dlatent_broadcast is None else int(dlatent_broadcast)
+        self.mapping_layers, self.mapping_fmaps = int(mapping_layers), int(mapping_fmaps)
+        self.mapping_lrmul, self.mapping_nonlinearity = float(mapping_lrmul), mapping_nonlinearity
+        self.normalize_latents = bool(normalize_latents)
+        self.label_concat = LabelConcat(label_size, latent_size) if self.label_size else None
+        fan_in = self.latent_size * (2 if self.label_size else 1)
+        self.dense_layers = []
+        for i in range(self.mapping_layers):
+            units = self.dlatent_size if i == self.mapping_layers - 1 else self.mapping_fmaps
+            self.dense_layers.append(FullyConnectedLayer(fan_in, units, activation=mapping_nonlinearity,
+                                                         lrmul=self.mapping_lrmul, name=f'Dense{i}'))
+            fan_in = units
+
+    def build(self, input_shape=None):
+        if self.label_concat is not None:
+            self.label_concat.build()
+        for layer in self.dense_layers:
+            layer.build()
+        self.built = True
+
+    def call(self, z, c=None):
+        x = tf.cast(z, tf.float32)
+        if self.label_size:
+            x = tf.concat([x, self.label_concat(c)], axis=1)
+        if self.normalize_latents:
+            x = x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=1, keepdims=True) + 1e-8)
+        for layer in self.dense_layers:
+            x = layer(x)
+        if self.dlatent_broadcast is not None:
+            x = tf.tile(x[:, None], [1, self.dlatent_broadcast, 1])
+        return x
+
+    def get_config(self):
+        return {'name': self.name, 'latent_size': self.latent_size, 'label_size': self.label_size,
+                'dlatent_size': self.dlatent_size, 'dlatent_broadcast': self.dlatent_broadcast,
+                'mapping_layers': self.mapping_layers, 'mapping_fmaps': self.mapping_fmaps,
+                'mapping_lrmul': self.mapping_lrmul, 'mapping_nonlinearity': self.mapping_nonlinearity,
+                'normalize_latents': self.normalize_latents}
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class SynthesisBlock(keras.layers.Layer):
+    """One resolution of the synthesis network (`4x4`, `8x8`, ...): its convs, `Skip` and `ToRGB`."""
+
+    def __init__(self, res: int, in_channels: int, out_channels: int, num_channels: int, architecture: str,
+                 is_last: bool, dlatent_size: int = 512, nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1),
+                 fused_modconv: bool = True, **kwargs):
+        super().__init__(name=f'{res}x{res}', **{k: v for k, v in kwargs.items() if k != 'name'})
+        self.res, self.in_channels, self.out_channels = int(res), int(in_channels), int(out_channels)
+        self.num_channels, self.architecture, self.is_last = int(num_channels), architecture, bool(is_last)
+        self.dlatent_size, self.nonlinearity, self.fused_modconv = int(dlatent_size), nonlinearity, bool(fused_modconv)
+        self.resample_kernel = None if resample_kernel is None else list(resample_kernel)
+        self.resample_filter = ops.setup_filter(self.resample_kernel)
+        common = dict(dlatent_size=dlatent_size, activation=nonlinearity, resample_kernel=self.resample_kernel,
+                      fused_modconv=fused_modconv)
+        if self.res == 4:
+            self.const = ConstantInput(out_channels, name='Const')
+            self.conv1 = SynthesisLayer(out_channels, out_channels, name='Conv', **common)
+            self.conv0 = self.skip = None
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, name='Conv0_up', **common)
+            self.conv1 = SynthesisLayer(out_channels, out_channels, name='Conv1', **common)
+            self.skip = (Conv2dLayer(in_channels, out_channels, 1, use_bias=False, up=2,
+                                     resample_kernel=self.resample_kernel, name='Skip')
+                         if architecture == 'resnet' else None)
+        self.torgb = (ToRGBLayer(out_channels, num_channels, dlatent_size=dlatent_size,
+                                 fused_modconv=fused_modconv, name='ToRGB')
+                      if architecture == 'skip' or is_last else None)
+
+    def build(self, input_shape=None):
+        for layer in (getattr(self, 'const', None), self.conv0, self.conv1, self.skip, self.torgb):
+            if layer is not None:
+                layer.build()
+        self.built = True
+
+    def call(self, x, img, ws, noises):
+        """x: features or None (4x4); img: RGB skip path or None; ws: full W [N, L, w_dim]; noises: per conv."""
+        if self.res == 4:
+            x = self.const(tf.shape(ws)[0])
+            x = self.conv1(x, ws[:, arch.w_index(4, 'Conv')], noises[0])
+        else:
+            t = x
+            x = self.conv0(x, ws[:, arch.w_index(self.res, 'Conv0_up')], noises[0])
+            x = self.conv1(x, ws[:, arch.w_index(self.res, 'Conv1')], noises[1])
+            if self.skip is not None:
+                x = (x + self.skip(t)) * SQRT1_2
+        if self.torgb is not None:
+            y = self.torgb(x, ws[:, arch.w_index(self.res, 'ToRGB')])
+            img = y if img is None or self.architecture != 'skip' else ops.upsample_2d(img, self.resample_filter) + y
+        return x, img
+
+    def get_config(self):
+        return {**super().get_config(), 'res': self.res, 'in_channels': self.in_channels,
+                'out_channels': self.out_channels, 'num_channels': self.num_channels,
+                'architecture': self.architecture, 'is_last': self.is_last, 'dlatent_size': self.dlatent_size,
+                'nonlinearity': self.nonlinearity, 'resample_kernel': self.resample_kernel,
+                'fused_modconv': self.fused_modconv}
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
+    """W [N, num_layers, dlatent_size] -> images [N, R, R, C] (NHWC, nominally [-1, 1], not clipped).
+
+    Owns the noise buffers `noise0 ... noise{num_layers-2}` ([1, H, W, 1]) used by `noise_mode='const'`.
+    """
+
+    def __init__(self, resolution: int = 1024, num_channels: int = 3, dlatent_size: int = 512,
+                 fmap_base: int = 16 << 10, fmap_decay: float = 1.0, fmap_min: int = 1, fmap_max: int = 512,
+                 architecture: str = 'skip', nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1),
+                 fused_modconv: bool = True, name: str = 'synthesis', **kwargs):
+        super().__init__(name=name, **kwargs)
+        _check_choice('synthesis architecture', architecture, arch.G_ARCHITECTURES)
+        self.resolution, self.num_channels, self.dlatent_size = int(resolution), int(num_channels), int(dlatent_size)
+        self.fmap = dict(fmap_base=int(fmap_base), fmap_decay=float(fmap_decay), fmap_min=int(fmap_min),
+                         fmap_max=int(fmap_max))
+        self.architecture, self.nonlinearity, self.fused_modconv = architecture, nonlinearity, bool(fused_modconv)
+        self.resample_kernel = None if resample_kernel is None else list(resample_kernel)
+        self.num_layers = arch.num_layers(self.resolution)
+        self.blocks = []
+        for res in arch.block_resolutions(self.resolution):
+            stage = arch.log2_resolution(res) - 1
+            in_ch = arch.nf(max(stage - 1, 1), **self.fmap)
+            self.blocks.append(SynthesisBlock(res, in_ch, arch.nf(stage, **self.fmap), self.num_channels,
+                                              architecture, res == self.resolution, dlatent_size=dlatent_size,
+                                              nonlinearity=nonlinearity, resample_kernel=self.resample_kernel,
+                                              fused_modconv=fused_modconv))
+
+    def build(self, input_shape=None):
+        self.noise_buffers = []
+        for k in range(self.num_layers - 1):
+            size = arch.noise_resolution(k)
+            self.noise_buffers.append(self.add_weight(name=f'noise{k}', shape=(1, size, size, 1), trainable=False,
+                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+        for block in self.blocks:
+            block.build()
+        self.built = True
+
+    def call(self, ws, noise_mode: str = 'const', noise=None):
+        """`noise` (optional): explicit per-conv-layer noise, a list of [N, H, W, 1]; overrides `noise_mode`."""
+        _check_choice('noise_mode', noise_mode, NOISE_MODES)
+        ws = tf.cast(ws, tf.float32)
+        n = tf.shape(ws)[0]
+        noises = []
+        for k in range(self.num_layers - 1):
+            if noise is not None:
+                noises.append(noise[k])
+            elif noise_mode == 'const':
+                noises.append(self.noise_buffers[k])
+            elif noise_mode == 'random':
+                size = arch.noise_resolution(k)
+                noises.append(tf.random.normal([n, size, size, 1]))
+            else:
+                noises.append(None)
+        x = img = None
+        k = 0
+        for block in self.blocks:
+            count = 1 if block.res == 4 else 2
+            x, img = block(x, img, ws, noises[k:k + count])
+            k += count
+        return img
+
+    def get_config(self):
+        return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,
+                'dlatent_size': self.dlatent_size, **self.fmap, 'architecture': self.architecture,
+                'nonlinearity': self.nonlinearity, 'resample_kernel': self.resample_kernel,
+                'fused_modconv': self.fused_modconv}
+
+
+def truncate(ws: tf.Tensor, w_avg: tf.Tensor, psi: float | None = 1.0, cutoff: int | None = None) -> tf.Tensor:
+    """`w_avg + (w - w_avg) * psi` on layers `< cutoff` (all layers if cutoff is None); psi None/1 = identity."""
+    if psi is None or (not isinstance(psi, tf.Tensor) and float(psi) == 1.0):
+        return ws
+    num_ws = ws.shape[1]
+    layer_psi = tf.where(tf.range(num_ws) < (num_ws if cutoff is None else int(cutoff)),
+                         tf.cast(psi, tf.float32), 1.0)
+    return w_avg + (ws - w_avg) * layer_psi[None, :, None]
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class Generator(DnnlibGeneratorMixin, keras.Model):
+    """G_main: mapping + synthesis, the W average `dlatent_avg`, truncation and style mixing.
+
+    Keras call: `G(z, c, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const')` -> NHWC images.
+    `truncation_psi`, `truncation_cutoff` given to the constructor are NVIDIA's static defaults, used by `run()`.
+    """
+
+    def __init__(self, resolution: int = 1024, num_channels: int = 3, label_size: int = 0, latent_size: int = 512,
+                 dlatent_size: int = 512, mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
+                 truncation_psi: float | None = 0.5, truncation_cutoff: int | None = None,
+                 dlatent_avg_beta: float = 0.995, style_mixing_prob: float = 0.9,
+                 nvidia_static_kwargs: dict | None = None, name: str = 'G', **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.resolution, self.num_channels, self.label_size = int(resolution), int(num_channels), int(label_size)
+        self.latent_size, self.dlatent_size = int(latent_size), int(dlatent_size)
+        self.mapping_kwargs, self.synthesis_kwargs = dict(mapping_kwargs or {}), dict(synthesis_kwargs or {})
+        self.truncation_psi, self.truncation_cutoff = truncation_psi, truncation_cutoff
+        self.dlatent_avg_beta, self.style_mixing_prob = float(dlatent_avg_beta), float(style_mixing_prob)
+        self.nvidia_static_kwargs = nvidia_static_kwargs
+        self.num_layers = arch.num_layers(self.resolution)
+        self.synthesis = SynthesisNetwork(resolution=resolution, num_channels=num_channels,
+                                          dlatent_size=dlatent_size, **self.synthesis_kwargs)
+        self.mapping = MappingNetwork(latent_size=latent_size, label_size=label_size, dlatent_size=dlatent_size,
+                                      dlatent_broadcast=self.num_layers, **self.mapping_kwargs)
+
+    def build(self, input_shape=None):
+        self.synthesis.build()
+        self.mapping.build()
+        self.dlatent_avg = self.add_weight(name='dlatent_avg', shape=(self.dlatent_size,), initializer='zeros',
+                                           trainable=False)
+        self.built = True
+
+    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const',
+             return_dlatents=False):
+        ws = truncate(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
+        img = self.synthesis(ws, noise_mode=noise_mode)
+        return (img, ws) if return_dlatents else img
+
+    def get_config(self):
+        return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,
+                'label_size': self.label_size, 'latent_size': self.latent_size, 'dlatent_size': self.dlatent_size,
+                'mapping_kwargs': self.mapping_kwargs, 'synthesis_kwargs': self.synthesis_kwargs,
+                'truncation_psi': self.truncation_psi, 'truncation_cutoff': self.truncation_cutoff,
+                'dlatent_avg_beta': self.dlatent_avg_beta, 'style_mixing_prob': self.style_mixing_prob,
+                'nvidia_static_kwargs': self.nvidia_static_kwargs}
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class DiscriminatorBlock(keras.layers.Layer):
+    """One resolution of D_stylegan2 (`32x32`, ...): FromRGB (top or skip), Conv0, Conv1_down, Skip (resnet)."""
+
+    def __init__(self, res: int, in_channels: int, out_channels: int, num_channels: int, architecture: str,
+                 is_first: bool, nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1), **kwargs):
+        super().__init__(name=f'{res}x{res}', **{k: v for k, v in kwargs.items() if k != 'name'})
+        self.res, self.in_channels, self.out_channels = int(res), int(in_channels), int(out_channels)
+        self.num_channels, self.architecture, self.is_first = int(num_channels), architecture, bool(is_first)
+        self.nonlinearity = nonlinearity
+        self.resample_kernel = None if resample_kernel is None else list(resample_kernel)
+        self.resample_filter = ops.setup_filter(self.resample_kernel)
+        act, rk = nonlinearity, self.resample_kernel
+        self.fromrgb = (Conv2dLayer(num_channels, in_channels, 1, activation=act, name='FromRGB')
+                        if architecture == 'skip' or is_first else None)
+        self.conv0 = Conv2dLayer(in_channels, in_channels, 3, activation=act, name='Conv0')
+        self.conv1 = Conv2dLayer(in_channels, out_channels, 3, activation=act, down=2, resample_kernel=rk,
+                                 name='Conv1_down')
+        self.skip = (Conv2dLayer(in_channels, out_channels, 1, use_bias=False, down=2, resample_kernel=rk,
+                                 name='Skip') if architecture == 'resnet' else None)
+
+    def build(self, input_shape=None):
+        for layer in (self.fromrgb, self.conv0, self.conv1, self.skip):
+            if layer is not None:
+                layer.build()
+        self.built = True
+
+    def call(self, x, img):
+        if self.fromrgb is not None:
+            t = self.fromrgb(img)
+            x = t if x is None else x + t
+        t = x
+        x = self.conv1(self.conv0(x))
+        if self.skip is not None:
+            x = (x + self.skip(t)) * SQRT1_2
+        if self.architecture == 'skip':
+            img = ops.downsample_2d(img, self.resample_filter)
+        return x, img
+
+    def get_config(self):
+        return {**super().get_config(), 'res': self.res, 'in_channels': self.in_channels,
+                'out_channels': self.out_channels, 'num_channels': self.num_channels,
+                'architecture': self.architecture, 'is_first': self.is_first, 'nonlinearity': self.nonlinearity,
+                'resample_kernel': self.resample_kernel}
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class DiscriminatorEpilogue(keras.layers.Layer):
+    """The `4x4` scope of D: FromRGB (skip), minibatch stddev, Conv, Dense0 (NCHW flatten order, SPEC 0.4)."""
+
+    def __init__(self, in_channels: int, out_features: int, num_channels: int, architecture: str,
+                 mbstd_group_size: int = 4, mbstd_num_features: int = 1, nonlinearity: str = 'lrelu', **kwargs):
+        super().__init__(name='4x4', **{k: v for k, v in kwargs.items() if k != 'name'})
+        self.in_channels, self.out_features, self.num_channels = int(in_channels), int(out_features), int(num_channels)
+        self.architecture, self.nonlinearity = architecture, nonlinearity
+        self.mbstd_group_size, self.mbstd_num_features = int(mbstd_group_size), int(mbstd_num_features)
+        act = nonlinearity
+        self.fromrgb = (Conv2dLayer(num_channels, in_channels, 1, activation=act, name='FromRGB')
+                        if architecture == 'skip' else None)
+        use_mbstd = self.mbstd_group_size > 1
+        self.mbstd = MinibatchStddevLayer(self.mbstd_group_size, self.mbstd_num_features) if use_mbstd else None
+        extra = self.mbstd_num_features if use_mbstd else 0
+        self.conv = Conv2dLayer(in_channels + extra, in_channels, 3, activation=act, name='Conv')
+        self.dense = FullyConnectedLayer(in_channels * 16, out_features, activation=act, name='Dense0')
+
+    def build(self, input_shape=None):
+        for layer in (self.fromrgb, self.conv, self.dense):
+            if layer is not None:
+                layer.build()
+        self.built = True
+
+    def call(self, x, img):
+        if self.fromrgb is not None:
+            x = x + self.fromrgb(img)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv(x)
+        x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, self.in_channels * 16])  # NCHW flatten order
+        return self.dense(x)
+
+    def get_config(self):
+        return {**super().get_config(), 'in_channels': self.in_channels, 'out_features': self.out_features,
+                'num_channels': self.num_channels, 'architecture': self.architecture,
+                'mbstd_group_size': self.mbstd_group_size, 'mbstd_num_features': self.mbstd_num_features,
+                'nonlinearity': self.nonlinearity}
+
+
+@keras.saving.register_keras_serializable(REGISTER)
+class Discriminator(DnnlibDiscriminatorMixin, keras.Model):
+    """D_stylegan2: images [N, R, R, C] in [-1, 1] (+ labels) -> scores [N, 1]."""
+
+    def __init__(self, resolution: int = 1024, num_channels: int = 3, label_size: int = 0,
+                 fmap_base: int = 16 << 10, fmap_decay: float = 1.0, fmap_min: int = 1, fmap_max: int = 512,
+                 architecture: str = 'resnet', nonlinearity: str = 'lrelu', mbstd_group_size: int = 4,
+                 mbstd_num_features: int = 1, resample_kernel=(1, 3, 3, 1), nvidia_static_kwargs: dict | None = None,
+                 name: str = 'D', **kwargs):
+        super().__init__(name=name, **kwargs)
+        _check_choice('discriminator architecture', architecture, arch.D_ARCHITECTURES)
+        self.resolution, self.num_channels, self.label_size = int(resolution), int(num_channels), int(label_size)
+        self.fmap = dict(fmap_base=int(fmap_base), fmap_decay=float(fmap_decay), fmap_min=int(fmap_min),
+                         fmap_max=int(fmap_max))
+        self.architecture, self.nonlinearity = architecture, nonlinearity
+        self.mbstd_group_size, self.mbstd_num_features = int(mbstd_group_size), int(mbstd_num_features)
+        self.resample_kernel = None if resample_kernel is None else list(resample_kernel)
+        self.nvidia_static_kwargs = nvidia_static_kwargs
+        self.blocks = []
+        for res in reversed(arch.block_resolutions(self.resolution)[1:]):
+            stage = arch.log2_resolution(res) - 1
+            self.blocks.append(DiscriminatorBlock(res, arch.nf(stage, **self.fmap), arch.nf(stage - 1, **self.fmap),
+                                                  self.num_channels, architecture, res == self.resolution,
+                                                  nonlinearity=nonlinearity, resample_kernel=self.resample_kernel))
+        self.epilogue = DiscriminatorEpilogue(arch.nf(1, **self.fmap), arch.nf(0, **self.fmap), self.num_channels,
+                                              architecture, self.mbstd_group_size, self.mbstd_num_features,
+                                              nonlinearity=nonlinearity)
+        self.out = FullyConnectedLayer(arch.nf(0, **self.fmap), max(self.label_size, 1), name='Output')
+
+    def build(self, input_shape=None):
+        for block in self.blocks:
+            block.build()
+        self.epilogue.build()
+        self.out.build()
+        self.built = True
+
+    def call(self, img, c=None):
+        img = tf.cast(img, tf.float32)
+        x = None
+        for block in self.blocks:
+            x, img = block(x, img)
+        x = self.out(self.epilogue(x, img))
+        if self.label_size:
+            x = tf.reduce_sum(x * tf.cast(c, tf.float32), axis=1, keepdims=True)
+        return x
+
+    def get_config(self):
+        return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,
+                'label_size': self.label_size, **self.fmap, 'architecture': self.architecture,
+                'nonlinearity': self.nonlinearity, 'mbstd_group_size': self.mbstd_group_size,
+                'mbstd_num_features': self.mbstd_num_features, 'resample_kernel': self.resample_kernel,
+                'nvidia_static_kwargs': self.nvidia_static_kwargs}

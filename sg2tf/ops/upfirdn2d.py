@@ -1,0 +1,117 @@
+"""Upsample, FIR-filter, downsample (NVIDIA `upfirdn_2d`) on channels-last tensors, pure TensorFlow.
+
+`upfirdn2d(x, f, up, down, padding)`: insert `up - 1` zeros after every sample, pad (negative values crop),
+convolve with the 2-D filter `f` (a true convolution unless `flip_filter`), keep every `down`-th sample.
+The resampling helpers below implement NVIDIA's padding rules for the StyleGAN2 layers (SPEC section 3.6).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+Padding = int | Sequence[int]
+
+
+def setup_filter(k: Sequence[float] | np.ndarray | None, normalize: bool = True) -> np.ndarray:
+    """Turn NVIDIA's `resample_kernel` (1-D taps, a 2-D array or None) into a float32 2-D filter.
+
+    1-D taps `k` give `outer(k, k)`; `None` gives the 2-tap box `[1, 1]` as in the original code.
+    """
+    k = np.asarray([1, 1] if k is None else k, dtype=np.float32)
+    if k.ndim == 1:
+        k = np.outer(k, k)
+    if k.ndim != 2 or k.size == 0:
+        raise ValueError(f'FIR filter must be 1-D or 2-D and non-empty, got shape {k.shape}')
+    if normalize:
+        k = k / np.sum(k)
+    return k.astype(np.float32)
+
+
+def _parse_padding(padding: Padding) -> tuple[int, int, int, int]:
+    """-> (x0, x1, y0, y1). An int pads all sides; (p0, p1) applies to both axes."""
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 4
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        return padding[0], padding[1], padding[0], padding[1]
+    if len(padding) == 4:
+        return tuple(padding)  # type: ignore[return-value]
+    raise ValueError(f'padding must be an int, (pad0, pad1) or (x0, x1, y0, y1), got {padding}')
+
+
+def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: Padding = 0,
+              flip_filter: bool = False, gain: float = 1.0, impl: str = 'auto') -> tf.Tensor:
+    """Resample `x` [N, H, W, C] with the 2-D FIR filter `f` [fh, fw] (see module docstring)."""
+    del impl  # only the reference implementation exists in this module
+    x = tf.convert_to_tensor(x)
+    f = np.asarray(f, dtype=np.float32)
+    if f.ndim != 2:
+        raise ValueError(f'upfirdn2d: filter must be 2-D, got shape {f.shape}')
+    px0, px1, py0, py1 = _parse_padding(padding)
+    channels = x.shape[-1]
+    if channels is None:
+        raise ValueError('upfirdn2d: the channel dimension must be static')
+    n = tf.shape(x)[0]
+    h, w = x.shape[1], x.shape[2]
+    if h is None or w is None:
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+
+    # 1. Upsample by inserting zeros after every sample.
+    if up > 1:
+        x = tf.reshape(x, [n, h, 1, w, 1, channels])
+        x = tf.pad(x, [[0, 0], [0, 0], [0, up - 1], [0, 0], [0, up - 1], [0, 0]])
+        x = tf.reshape(x, [n, h * up, w * up, channels])
+
+    # 2. Pad (positive) and crop (negative).
+    x = tf.pad(x, [[0, 0], [max(py0, 0), max(py1, 0)], [max(px0, 0), max(px1, 0)], [0, 0]])
+    if min(px0, px1, py0, py1) < 0:
+        hh, ww = tf.shape(x)[1], tf.shape(x)[2]
+        x = x[:, max(-py0, 0): hh - max(-py1, 0), max(-px0, 0): ww - max(-px1, 0), :]
+
+    # 3.+4. FIR filter (true convolution = correlation with the flipped filter), then keep every down-th sample.
+    if not flip_filter:
+        f = f[::-1, ::-1]
+    kernel = np.tile((f * gain)[:, :, None, None], [1, 1, channels, 1]).astype(np.float32)
+    return tf.nn.depthwise_conv2d(x, tf.constant(kernel, dtype=x.dtype), [1, down, down, 1], 'VALID')
+
+
+def upsample_2d(x: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0, impl: str = 'auto'):
+    """NVIDIA `upsample_2d`: zero-insert by `factor`, FIR with `f * gain * factor**2`. [N,H,W,C] -> [N,fH,fW,C]."""
+    p = f.shape[0] - factor
+    return upfirdn2d(x, f, up=factor, padding=((p + 1) // 2 + factor - 1, p // 2), gain=gain * factor ** 2,
+                     impl=impl)
+
+
+def downsample_2d(x: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0, impl: str = 'auto'):
+    """NVIDIA `downsample_2d`: FIR with `f * gain`, keep every `factor`-th sample."""
+    p = f.shape[0] - factor
+    return upfirdn2d(x, f, down=factor, padding=((p + 1) // 2, p // 2), gain=gain, impl=impl)
+
+
+def upsample_conv_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
+                     impl: str = 'auto') -> tf.Tensor:
+    """NVIDIA `upsample_conv_2d`: transposed conv (stride `factor`) with `w` [k, k, Cin, Cout], then FIR.
+
+    NVIDIA flips the kernel spatially before its transposed convolution; so do we (SPEC 0.10).
+    """
+    kh, kw = int(w.shape[0]), int(w.shape[1])
+    n = tf.shape(x)[0]
+    h, wd = x.shape[1], x.shape[2]
+    if h is None or wd is None:
+        h, wd = tf.shape(x)[1], tf.shape(x)[2]
+    out_shape = tf.stack([n, (h - 1) * factor + kh, (wd - 1) * factor + kw, tf.shape(w)[3]])
+    wt = tf.transpose(w[::-1, ::-1], [0, 1, 3, 2])  # HWIO -> H W out in, flipped
+    x = tf.nn.conv2d_transpose(x, wt, out_shape, strides=factor, padding='VALID')
+    p = (f.shape[0] - factor) - (kw - 1)
+    return upfirdn2d(x, f, padding=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=gain * factor ** 2, impl=impl)
+
+
+def conv_downsample_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
+                       impl: str = 'auto') -> tf.Tensor:
+    """NVIDIA `conv_downsample_2d`: FIR with `f * gain` first, then a stride-`factor` VALID conv with `w`."""
+    kw = int(w.shape[1])
+    p = (f.shape[0] - factor) + (kw - 1)
+    x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), gain=gain, impl=impl)
+    return tf.nn.conv2d(x, w, strides=factor, padding='VALID')
