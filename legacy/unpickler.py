@@ -26,6 +26,12 @@ class NetworkPickleError(ValueError):
 class NetworkStub:
     """Stands in for `dnnlib.tflib.network.Network`; unpickling stores the state dict and runs nothing."""
 
+    def __init__(self, state: dict | None = None):
+        self.state = state if state is not None else {}
+
+    def __getstate__(self):  # what NVIDIA's Network.__getstate__ returns: the plain state dict
+        return self.state
+
     def __setstate__(self, state):
         if not isinstance(state, dict):
             raise pickle.UnpicklingError(f'Network state is a {type(state).__name__}, expected a dict')

@@ -8,8 +8,8 @@ import tensorflow as tf
 def convert_images_to_uint8(images, drange=(-1, 1), nchw_to_nhwc: bool = False, shrink: int = 1):
     """dnnlib's `convert_images_to_uint8`: `saturate_cast(x * 127.5 + 128)` (clip, then truncate).
 
-    Accepts NumPy arrays (returns NumPy) or tensors (returns a tensor). NCHW input unless the data are
-    already NHWC and `nchw_to_nhwc` is False (the transform then only rescales).
+    Accepts NumPy arrays (returns NumPy) or tensors (returns a tensor). Without `shrink` or `nchw_to_nhwc`
+    only the values change, so channels-last images convert the same way.
     """
     is_numpy = not tf.is_tensor(images)
     x = tf.cast(images, tf.float32)
@@ -24,8 +24,3 @@ def convert_images_to_uint8(images, drange=(-1, 1), nchw_to_nhwc: bool = False, 
     x = tf.saturate_cast(x, tf.uint8)
     return x.numpy() if is_numpy else x
 
-
-def nhwc_to_uint8(images) -> np.ndarray:
-    """Channels-last float images in [-1, 1] -> uint8 with the same rule (what `tools/generate.py` saves)."""
-    x = np.asarray(images, dtype=np.float32) * np.float32(127.5) + np.float32(128.0)
-    return np.clip(x, 0, 255).astype(np.uint8)

@@ -98,6 +98,8 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
     fused=True: NVIDIA's default, per-sample kernels run as one grouped conv (needs grouped-conv gradients
     for training, which TF's CPU kernels lack). Both are the same math (SPEC 0.20).
     """
+    x = tf.convert_to_tensor(x)
+    weight, styles = tf.cast(weight, x.dtype), tf.cast(styles, x.dtype)
     k, cin, cout = int(weight.shape[0]), int(weight.shape[2]), int(weight.shape[3])
     w = weight[None] * styles[:, None, None, :, None]                       # [N, k, k, Cin, Cout]
     dcoefs = tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3]) + 1e-8) if demodulate else None  # [N, Cout]

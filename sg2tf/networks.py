@@ -247,10 +247,10 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
                                            trainable=False)
         self.built = True
 
-    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const',
+    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const', noise=None,
              return_dlatents=False):
         ws = truncate(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
-        img = self.synthesis(ws, noise_mode=noise_mode)
+        img = self.synthesis(ws, noise_mode=noise_mode, noise=noise)
         return (img, ws) if return_dlatents else img
 
     def get_config(self):

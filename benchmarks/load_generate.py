@@ -1,0 +1,65 @@
+"""Time and peak memory to load an NVIDIA pickle and to make one image (config-f 1024 by default).
+
+    python benchmarks/load_generate.py [--pkl PATH] [--images 3]
+
+Without --pkl it first writes a random-weights config-f 1024 snapshot with tools/make_random_pkl.py.
+Prints the CPU model (lscpu) beside the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
+        return next(line.split(':', 1)[1].strip() for line in out.splitlines() if line.startswith('Model name'))
+    except Exception:
+        return 'unknown'
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--pkl', default=None)
+    ap.add_argument('--images', type=int, default=3)
+    args = ap.parse_args()
+    path = args.pkl
+    if path is None:
+        path = os.path.join(tempfile.gettempdir(), 'sg2tf-config-f-1024-random.pkl')
+        if not os.path.exists(path):
+            subprocess.run([sys.executable, '-m', 'tools.make_random_pkl', '--out', path], check=True)
+    import numpy as np
+    import tensorflow as tf
+    import legacy
+    print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}')
+    print(f'pickle: {path} ({os.path.getsize(path) / 2**20:.0f} MiB)')
+    rss0 = peak_rss_mib()
+    t0 = time.perf_counter()
+    nets = legacy.load_network_pkl(path)
+    t_load = time.perf_counter() - t0
+    print(f'load (G, D, Gs): {t_load:.1f} s, peak RSS {peak_rss_mib():.0f} MiB (after TF import: {rss0:.0f} MiB)')
+    Gs = nets['Gs']
+    for i in range(args.images):
+        z = np.random.RandomState(i).randn(1, Gs.latent_size).astype(np.float32)
+        t0 = time.perf_counter()
+        img = Gs(z, truncation_psi=0.5).numpy()
+        dt = time.perf_counter() - t0
+        print(f'image {i} ({img.shape[1]}x{img.shape[2]}): {dt:.2f} s{" (first call)" if i == 0 else ""}, '
+              f'peak RSS {peak_rss_mib():.0f} MiB')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

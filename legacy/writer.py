@@ -1,0 +1,119 @@
+"""sg2tf networks -> NVIDIA's TF1 pickle format: the same state dicts, names, shapes, dtypes and globals.
+
+The state layout is what NVIDIA's `Network.__getstate__` returns (SPEC 1.2, version 4). Globals are written
+under NVIDIA's names (`dnnlib.tflib.network.Network`, `numpy.core.multiarray._reconstruct`, ...), as in real
+snapshots, so the file reads the same as one of theirs.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+
+from legacy.unpickler import NetworkStub, _multiarray
+from sg2tf import arch, nvnames
+from sg2tf.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork
+
+BUILD_MODULE_SRC = ('# Network written by sg2tf. NVIDIA\'s TF1 code rebuilds a '
+                    'network\n# from this module source; set dnnlib.tflib.network._import_handlers to swap in '
+                    'training/networks_stylegan2.py.\n')
+
+_GLOBAL_NAMES = {
+    id(NetworkStub): ('dnnlib.tflib.network', 'Network'),
+    id(_multiarray._reconstruct): ('numpy.core.multiarray', '_reconstruct'),
+    id(_multiarray.scalar): ('numpy.core.multiarray', 'scalar'),
+    id(np.ndarray): ('numpy', 'ndarray'),
+    id(np.dtype): ('numpy', 'dtype'),
+}
+
+
+class _NvidiaPickler(pickle._Pickler):
+    """Pure-Python pickler that writes a handful of globals under NVIDIA-era names."""
+
+    def save_global(self, obj, name=None):
+        target = _GLOBAL_NAMES.get(id(obj))
+        if target is None:
+            return super().save_global(obj, name)
+        module, qualname = target
+        if self.proto >= 4:
+            self.save(module)
+            self.save(qualname)
+            self.write(pickle.STACK_GLOBAL)
+        else:
+            self.write(pickle.GLOBAL + module.encode('utf-8') + b'\n' + qualname.encode('utf-8') + b'\n')
+        self.memoize(obj)
+
+
+def _value(name: str, v) -> np.ndarray | np.float32:
+    value = nvnames.to_nvidia_layout(name, v.numpy())
+    return np.float32(value) if value.ndim == 0 else np.ascontiguousarray(value)  # rank 0: NumPy scalar (SPEC 0.17)
+
+
+def _state(name: str, func: str, static_kwargs: dict, variables: list, components: dict | None = None) -> NetworkStub:
+    return NetworkStub({'version': 4, 'name': name, 'static_kwargs': dict(static_kwargs),
+                        'components': dict(components or {}), 'build_module_src': BUILD_MODULE_SRC,
+                        'build_func_name': func, 'variables': variables})
+
+
+def _generator_kwargs(G: Generator) -> dict:
+    if G.nvidia_static_kwargs is not None:
+        return dict(G.nvidia_static_kwargs)
+    kwargs = {'num_channels': G.num_channels, 'resolution': G.resolution, 'label_size': G.label_size}
+    if G.latent_size != 512:
+        kwargs['latent_size'] = G.latent_size
+    if G.dlatent_size != 512:
+        kwargs['dlatent_size'] = G.dlatent_size
+    kwargs.update(G.synthesis_kwargs)
+    kwargs.update(G.mapping_kwargs)
+    if G.truncation_psi != 0.5:
+        kwargs['truncation_psi'] = G.truncation_psi
+    if G.truncation_cutoff is not None:
+        kwargs['truncation_cutoff'] = G.truncation_cutoff
+    return kwargs
+
+
+def network_state(model, name: str | None = None) -> NetworkStub:
+    """The NVIDIA `Network` state of an sg2tf network (Generator, Discriminator, or a G component)."""
+    table = nvnames.nvidia_variables(model)
+    name = name or model.name
+    if isinstance(model, Generator):
+        kwargs = _generator_kwargs(model)
+        parts = {key: [(n[len(key) + 1:], _value(n, v)) for n, v in table.items() if n.startswith(key + '/')]
+                 for key in nvnames.COMPONENTS}
+        own = [('lod', np.float32(0.0))] + [(n, _value(n, v)) for n, v in table.items() if '/' not in n]
+        components = {
+            'synthesis': _state('G_synthesis', 'G_synthesis_stylegan2', kwargs, parts['synthesis']),
+            'mapping': _state('G_mapping', 'G_mapping', {'dlatent_broadcast': arch.num_layers(model.resolution),
+                                                         **kwargs}, parts['mapping']),
+        }
+        return _state(name, 'G_main', kwargs, own, components)
+    variables = [(n, _value(n, v)) for n, v in table.items()]
+    if isinstance(model, Discriminator):
+        kwargs = model.nvidia_static_kwargs
+        if kwargs is None:
+            kwargs = {k: v for k, v in model.get_config().items() if k not in ('name', 'nvidia_static_kwargs')}
+        return _state(name, 'D_stylegan2', kwargs, variables)
+    if isinstance(model, SynthesisNetwork):
+        return _state(name, 'G_synthesis_stylegan2', {k: v for k, v in model.get_config().items() if k != 'name'},
+                      variables)
+    if isinstance(model, MappingNetwork):
+        return _state(name, 'G_mapping', {k: v for k, v in model.get_config().items() if k != 'name'}, variables)
+    raise TypeError(f'cannot write {type(model).__name__} as an NVIDIA network')
+
+
+def save_network_pkl(path: str | os.PathLike, G=None, D=None, Gs=None, protocol: int = 4) -> None:
+    """Write `(G, D, Gs)` as an NVIDIA snapshot pickle (or one network if only `G` is given), atomically."""
+    path = os.fspath(path)
+    if D is None and Gs is None:
+        obj = network_state(G)
+    else:
+        obj = (network_state(G, 'G'), network_state(D, 'D'), network_state(Gs, 'Gs'))
+    tmp = f'{path}.tmp-{os.getpid()}'
+    try:
+        with open(tmp, 'wb') as f:
+            _NvidiaPickler(f, protocol=protocol).dump(obj)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
