@@ -1,0 +1,1 @@
+"""Training: NVIDIA's StyleGAN2 losses and update steps on tf.GradientTape, datasets, the training loop."""
