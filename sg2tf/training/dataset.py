@@ -1,0 +1,394 @@
+"""NVIDIA's multi-resolution TFRecord datasets (SPEC 5): writing, reading, and the data path into D (SPEC 4.3).
+
+On disk, a dataset is a directory `D/` holding `D/<basename(D)>-rXX.tfrecords` for every level from the full
+resolution `2**XX` down to 4x4 (uncompressed; each record a `tf.train.Example` with `shape` = int64 `[C, H, W]`
+and `data` = the uint8 CHW image bytes) and optionally `D/<basename(D)>-rxx.labels` (`np.save` of float32
+`[num_images, label_size]`, rows in record order).
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ['DatasetError', 'TFRecordDataset', 'DatasetExporter', 'make_levels', 'shuffled_order',
+           'convert_reals_from_uint8', 'random_mirror']
+
+SHUFFLE_SEED = 123  # NVIDIA's dataset_tool shuffles with np.random.RandomState(123)
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read or written; the message is one line."""
+
+
+def _one_line(e: BaseException) -> str:
+    text = getattr(e, 'message', None) or str(e) or type(e).__name__
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Format rules
+
+
+def shuffled_order(num_images: int) -> np.ndarray:
+    """The record order of NVIDIA's dataset_tool with shuffling on: record i holds source image `order[i]`."""
+    order = np.arange(num_images)
+    np.random.RandomState(SHUFFLE_SEED).shuffle(order)
+    return order
+
+
+def make_levels(image: np.ndarray) -> list[np.ndarray]:
+    """All levels of one uint8 CHW image, full resolution first, down to 4x4.
+
+    Level k+1 is the 2x2 box average, in float32, of level k's *unquantised* values (summed in the order
+    (0,0), (0,1), (1,0), (1,1), then times 0.25); every level is stored as `rint(x).clip(0, 255)` in uint8.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[0] not in (1, 3) or image.shape[1] != image.shape[2]:
+        raise DatasetError(f'expected a CHW image with 1 or 3 channels and H == W, got shape {list(image.shape)}')
+    res = image.shape[1]
+    if res < 4 or res & (res - 1):
+        raise DatasetError(f'image resolution {res} is not a power of two >= 4')
+    levels = []
+    x = image
+    while True:
+        levels.append(np.rint(x).clip(0, 255).astype(np.uint8) if x.dtype != np.uint8 else x.copy())
+        if x.shape[1] == 4:
+            return levels
+        x = x.astype(np.float32)
+        x = (x[:, 0::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) * np.float32(0.25)
+
+
+def _example(level: np.ndarray) -> bytes:
+    feature = {
+        'shape': tf.train.Feature(int64_list=tf.train.Int64List(value=list(level.shape))),
+        'data': tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(level).tobytes()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+class DatasetExporter:
+    """Writes a dataset directory atomically: everything goes to a temporary sibling directory that is renamed
+    to `dest` by `close()`; on error (or `abort()`, or leaving a `with` block by an exception) it is deleted.
+
+        with DatasetExporter(dest, num_images) as ex:
+            for img in images_chw_uint8: ex.add_image(img)
+            ex.add_labels(labels)          # optional, float32 [num_images, label_size], record order
+    """
+
+    def __init__(self, dest: str, expected_images: int, overwrite: bool = False):
+        self.dest = os.path.abspath(dest)
+        self.name = os.path.basename(self.dest)
+        if not self.name:
+            raise DatasetError(f'bad destination {dest!r}')
+        if expected_images < 1:
+            raise DatasetError('a dataset needs at least one image')
+        if os.path.exists(self.dest) and not (os.path.isdir(self.dest) and (overwrite or not os.listdir(self.dest))):
+            raise DatasetError(f'destination {dest} already exists (remove it or pass overwrite)')
+        parent = os.path.dirname(self.dest)
+        if not os.path.isdir(parent):
+            raise DatasetError(f'parent directory of {dest} does not exist')
+        self.expected_images = expected_images
+        self.overwrite = overwrite
+        self.tmp = tempfile.mkdtemp(prefix=f'.{self.name}.tmp-', dir=parent)
+        self.shape: tuple[int, int, int] | None = None
+        self.num_images = 0
+        self._writers: list[tf.io.TFRecordWriter] = []
+        self._has_labels = False
+
+    def _prefix(self) -> str:
+        return os.path.join(self.tmp, self.name)
+
+    def add_image(self, image: np.ndarray):
+        """Append one uint8 CHW image (C = 1 or 3, square, power-of-two side >= 4); writes every level."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            raise DatasetError(f'images must be uint8, got {image.dtype}')
+        if self.shape is None:
+            levels = make_levels(image)
+            self.shape = tuple(image.shape)
+            for lvl in levels:
+                path = f'{self._prefix()}-r{int(math.log2(lvl.shape[1])):02d}.tfrecords'
+                self._writers.append(tf.io.TFRecordWriter(path, options=''))
+        elif tuple(image.shape) != self.shape:
+            raise DatasetError(f'image {self.num_images} has shape {list(image.shape)} (CHW), the first image '
+                               f'{list(self.shape)}')
+        else:
+            levels = make_levels(image)
+        if self.num_images >= self.expected_images:
+            raise DatasetError(f'more images than the {self.expected_images} expected')
+        for writer, lvl in zip(self._writers, levels):
+            writer.write(_example(lvl))
+        self.num_images += 1
+
+    def add_labels(self, labels: np.ndarray):
+        """Write `<name>-rxx.labels`: float32 `[num_images, label_size]`, rows in record order."""
+        labels = np.asarray(labels, np.float32)
+        if labels.ndim != 2 or labels.shape[0] != self.expected_images:
+            raise DatasetError(f'labels must have shape [{self.expected_images}, label_size], got '
+                               f'{list(labels.shape)}')
+        with open(f'{self._prefix()}-rxx.labels', 'wb') as f:
+            np.save(f, labels)
+        self._has_labels = True
+
+    def _close_writers(self):
+        for w in self._writers:
+            w.close()
+        self._writers = []
+
+    def abort(self):
+        """Delete the temporary directory; `dest` is left as it was."""
+        self._close_writers()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def close(self):
+        """Check the image count, then move the finished dataset into place."""
+        try:
+            self._close_writers()
+            if self.num_images != self.expected_images:
+                raise DatasetError(f'got {self.num_images} images, expected {self.expected_images}')
+            old = None
+            if os.path.isdir(self.dest):
+                if os.listdir(self.dest) and not self.overwrite:
+                    raise DatasetError(f'destination {self.dest} already exists')
+                old = tempfile.mkdtemp(prefix=f'.{self.name}.old-', dir=os.path.dirname(self.dest))
+                os.rename(self.dest, os.path.join(old, 'd'))
+            os.rename(self.tmp, self.dest)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self) -> 'DatasetExporter':
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data path into D
+
+
+def convert_reals_from_uint8(images) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], NVIDIA's float32 rule `float32(x) * (float32(2)/float32(255)) - 1`.
+
+    Values only, so any layout works.
+    """
+    scale = np.float32(2) / np.float32(255)
+    return tf.cast(images, tf.float32) * tf.constant(scale, tf.float32) - tf.constant(1, tf.float32)
+
+
+def random_mirror(images: tf.Tensor, seed) -> tf.Tensor:
+    """Flip each NHWC image along W independently with probability 0.5; `seed` is a stateless seed, shape [2]."""
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seed) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _first_record_shape(path: str) -> list[int]:
+    try:
+        records = list(tf.data.TFRecordDataset(path).take(1).as_numpy_iterator())
+    except tf.errors.OpError as e:
+        raise DatasetError(f'{path}: cannot read: {_one_line(e)}') from None
+    if not records:
+        raise DatasetError(f'{path}: no records')
+    try:
+        ex = tf.train.Example.FromString(records[0])
+        shape = list(ex.features.feature['shape'].int64_list.value)
+        data = ex.features.feature['data'].bytes_list.value
+    except Exception as e:  # noqa: BLE001 - protobuf raises its own DecodeError
+        raise DatasetError(f'{path}: first record is not a tf.train.Example: {_one_line(e)}') from None
+    if len(shape) != 3 or len(data) != 1:
+        raise DatasetError(f'{path}: first record lacks the int64 [C, H, W] "shape" and bytes "data" features')
+    c, h, w = shape
+    if c not in (1, 3) or h != w or h < 4 or h & (h - 1):
+        raise DatasetError(f'{path}: bad image shape {shape} (expected [C, H, W] with C in (1, 3), H == W a '
+                           f'power of two >= 4)')
+    if len(data[0]) != c * h * w:
+        raise DatasetError(f'{path}: first record has {len(data[0])} data bytes, shape {shape} needs {c * h * w}')
+    return shape
+
+
+class TFRecordDataset:
+    """A dataset directory written by NVIDIA's dataset_tool (or `tools/dataset_tool.py`).
+
+    Args:
+        path: the dataset directory.
+        resolution: the level to read (default: the full resolution); must be one of the stored levels.
+        max_label_size: 0 (default, NVIDIA's) = unconditional, labels of size 0; 'full' = all label columns;
+            N > 0 = the first N columns.
+        label_file: labels `.npy` to use instead of the first `*.labels` file in `path`.
+
+    Attributes: `resolution`, `num_channels`, `label_size`, `num_images`, `shape` ([C, H, W] of `resolution`),
+    `max_resolution`, `levels` ({resolution: tfrecords path}), `labels` (float32 [num_images, label_size]).
+    """
+
+    def __init__(self, path: str, resolution: int | None = None, max_label_size: int | str = 0,
+                 label_file: str | None = None):
+        self.path = path
+        if not os.path.isdir(path):
+            raise DatasetError(f'dataset directory {path} does not exist' if not os.path.exists(path)
+                               else f'dataset path {path} is not a directory')
+        files = sorted(glob.glob(os.path.join(glob.escape(path), '*.tfrecords')))
+        if not files:
+            raise DatasetError(f'no *.tfrecords files in {path}')
+        self.levels: dict[int, str] = {}
+        channels = set()
+        for f in files:
+            c, h, _ = _first_record_shape(f)
+            if h in self.levels:
+                raise DatasetError(f'two files hold {h}x{h} images: {self.levels[h]} and {f}')
+            self.levels[h] = f
+            channels.add(c)
+        if len(channels) != 1:
+            raise DatasetError(f'levels disagree on the channel count: {sorted(channels)}')
+        self.num_channels = channels.pop()
+        self.max_resolution = max(self.levels)
+        missing = [2 ** k for k in range(2, int(math.log2(self.max_resolution)) + 1) if 2 ** k not in self.levels]
+        if missing:
+            raise DatasetError(f'{path}: missing levels {missing} (every power of two from 4 to '
+                               f'{self.max_resolution} is needed)')
+        if resolution is None:
+            resolution = self.max_resolution
+        if resolution not in self.levels:
+            raise DatasetError(f'resolution {resolution} is not stored in {path} (levels: {sorted(self.levels)})')
+        self.resolution = int(resolution)
+        self.shape = [self.num_channels, self.resolution, self.resolution]
+        self._num_images: int | None = None
+
+        # Labels.
+        if label_file is None:
+            found = sorted(glob.glob(os.path.join(glob.escape(path), '*.labels')))
+            label_file = found[0] if found else None
+        self.label_file = label_file
+        use_labels = max_label_size == 'full' or (not isinstance(max_label_size, str) and max_label_size > 0)
+        if isinstance(max_label_size, str) and max_label_size != 'full':
+            raise DatasetError(f"max_label_size must be an int >= 0 or 'full', got {max_label_size!r}")
+        labels = None
+        if use_labels and label_file is not None:
+            try:
+                labels = np.load(label_file, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise DatasetError(f'{label_file}: cannot read labels: {_one_line(e)}') from None
+            if labels.ndim != 2:
+                raise DatasetError(f'{label_file}: labels must be 2-D [num_images, label_size], got shape '
+                                   f'{list(labels.shape)}')
+            if labels.shape[0] != self.num_images:
+                raise DatasetError(f'{label_file}: {labels.shape[0]} label rows for {self.num_images} images')
+            labels = labels.astype(np.float32)
+            if max_label_size != 'full':
+                labels = labels[:, :max_label_size]
+        self._labels = labels
+        self.label_size = 0 if labels is None else int(labels.shape[1])
+
+    @property
+    def num_images(self) -> int:
+        """Number of records, counted once in the 4x4 file (the cheapest to scan; every level has the same)."""
+        if self._num_images is None:
+            try:
+                self._num_images = int(tf.data.TFRecordDataset(self.levels[4]).reduce(
+                    np.int64(0), lambda n, _: n + 1).numpy())
+            except tf.errors.OpError as e:
+                raise DatasetError(f'{self.levels[4]}: cannot read: {_one_line(e)}') from None
+        return self._num_images
+
+    @property
+    def labels(self) -> np.ndarray:
+        """float32 `[num_images, label_size]` in record order (`[num_images, 0]` when unconditional)."""
+        if self._labels is None:
+            return np.zeros([self.num_images, 0], np.float32)
+        return self._labels
+
+    def get_random_labels(self, n: int, rng: np.random.RandomState | np.random.Generator | None = None
+                          ) -> np.ndarray:
+        """`n` uniformly random rows of the label array (float32 `[n, label_size]`; `[n, 0]` if unconditional)."""
+        if self._labels is None:
+            return np.zeros([n, 0], np.float32)
+        rng = np.random if rng is None else rng
+        draw = rng.integers if isinstance(rng, np.random.Generator) else rng.randint
+        return self._labels[draw(0, self._labels.shape[0], size=n)]
+
+    def _parse(self, record):
+        c, h, w = self.shape
+        feats = tf.io.parse_single_example(record, {'shape': tf.io.FixedLenFeature([3], tf.int64),
+                                                    'data': tf.io.FixedLenFeature([], tf.string)})
+        tf.debugging.assert_equal(feats['shape'], tf.constant([c, h, w], tf.int64),
+                                  message=f'record shape differs from {self.shape}')
+        data = tf.io.decode_raw(feats['data'], tf.uint8)
+        return tf.reshape(data, [c, h, w])
+
+    def make_raw_dataset(self) -> tf.data.Dataset:
+        """`(image uint8 [C, H, W], label float32 [label_size])` pairs in record order, unbatched, one pass."""
+        images = tf.data.TFRecordDataset(self.levels[self.resolution], buffer_size=256 << 20)
+        images = images.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE)
+        if self._labels is None:
+            labels = tf.data.Dataset.from_tensors(tf.zeros([0], tf.float32)).repeat()
+        else:
+            labels = tf.data.Dataset.from_tensor_slices(self._labels)
+        return tf.data.Dataset.zip((images, labels))
+
+    def default_shuffle_buffer(self) -> int:
+        """NVIDIA's shuffle buffer, as many images as fit in 4096 MB (ceil), capped at the dataset size."""
+        return int(min(math.ceil((4096 << 20) / int(np.prod(self.shape))), self.num_images))
+
+    def make_dataset(self, batch_size: int, mirror_augment: bool = False, shuffle_buffer: int | None = None,
+                     repeat: bool = True, seed: int | None = None, drop_remainder: bool | None = None
+                     ) -> tf.data.Dataset:
+        """Batches `(images, labels)` ready for D: images float32 NHWC in [-1, 1], labels float32
+        `[batch, label_size]`.
+
+        Labels are zipped with images in record order, then: shuffle (`shuffle_buffer` images; None = NVIDIA's
+        4096 MB worth, 0 = no shuffling) -> repeat -> batch -> uint8 to [-1, 1] -> optional mirror augmentation
+        (each image flipped along W with probability 0.5) -> prefetch. `seed` makes shuffling and mirroring
+        reproducible. `drop_remainder` defaults to `repeat` (an endless stream has full batches only).
+        """
+        if batch_size < 1:
+            raise DatasetError(f'batch_size must be >= 1, got {batch_size}')
+        ds = self.make_raw_dataset()
+        buf = self.default_shuffle_buffer() if shuffle_buffer is None else int(shuffle_buffer)
+        if buf > 1:
+            ds = ds.shuffle(buf, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size, drop_remainder=repeat if drop_remainder is None else drop_remainder)
+
+        def to_reals(images, labels):
+            return convert_reals_from_uint8(tf.transpose(images, [0, 2, 3, 1])), labels
+
+        ds = ds.map(to_reals, num_parallel_calls=tf.data.AUTOTUNE)
+        if mirror_augment:
+            seeds = tf.data.Dataset.random(seed=seed).batch(2)
+            ds = tf.data.Dataset.zip((ds, seeds)).map(lambda b, s: (random_mirror(b[0], s), b[1]),
+                                                      num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def read_all(self, max_images: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Images uint8 NHWC and labels float32, in record order (for tests, metrics, small datasets)."""
+        ds = self.make_raw_dataset()
+        if max_images is not None:
+            ds = ds.take(max_images)
+        images, labels = [], []
+        for img, lab in ds.as_numpy_iterator():
+            images.append(img.transpose(1, 2, 0))
+            labels.append(lab)
+        c, h, w = self.shape
+        return (np.stack(images) if images else np.zeros([0, h, w, c], np.uint8),
+                np.stack(labels) if labels else np.zeros([0, self.label_size], np.float32))
+
+    def __repr__(self) -> str:
+        return (f'TFRecordDataset({self.path!r}, resolution={self.resolution}, num_channels={self.num_channels}, '
+                f'label_size={self.label_size})')
