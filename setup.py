@@ -7,9 +7,10 @@ setup(
     packages=find_packages(include=['sg2tf', 'sg2tf.*', 'legacy', 'legacy.*', 'tools', 'tools.*']),
     package_data={'tools': ['networks/*.pkl']},
     python_requires='>=3.10',
-    install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py'],
+    install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py', 'tensorboard'],
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'sg2tf-generate=tools.generate:main',
+        'sg2tf-train=tools.train_keras:main',
     ]},
 )

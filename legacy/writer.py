@@ -50,8 +50,19 @@ def _value(name: str, v) -> np.ndarray | np.float32:
     return np.float32(value) if value.ndim == 0 else np.ascontiguousarray(value)  # rank 0: NumPy scalar (SPEC 0.17)
 
 
+def _plain(value):
+    """Plain Python containers (Keras wraps list/dict attributes of layers in tracking types)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _state(name: str, func: str, static_kwargs: dict, variables: list, components: dict | None = None) -> NetworkStub:
-    return NetworkStub({'version': 4, 'name': name, 'static_kwargs': dict(static_kwargs),
+    return NetworkStub({'version': 4, 'name': name, 'static_kwargs': _plain(static_kwargs),
                         'components': dict(components or {}), 'build_module_src': BUILD_MODULE_SRC,
                         'build_func_name': func, 'variables': variables})
 

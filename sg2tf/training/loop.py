@@ -142,14 +142,29 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
             self.cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name='cur_nimg')
         self.steps = StyleGAN2Steps(self.G, self.D, self.Gs, self.loss, self.G_opt, self.D_opt, self.strategy, jit=jit)
-        self.checkpoint = tf.train.Checkpoint(G=self.G, D=self.D, Gs=self.Gs, G_opt=self.G_opt, D_opt=self.D_opt,
-                                              pl_mean=self.loss.pl_mean, step=self.step, cur_nimg=self.cur_nimg)
+        self.checkpoint = tf.train.Checkpoint(state=self._state_module())
         ckpt_dir = os.path.join(outdir, 'checkpoints')
         if not is_chief:  # other workers write to a scratch directory (MultiWorkerMirroredStrategy convention)
             ckpt_dir = os.path.join(outdir, f'.worker-scratch-{os.getpid()}')
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
 
     # -- state ------------------------------------------------------------------------------------------------
+    def _state_module(self) -> tf.Module:
+        """Every variable of the run under an explicit name. (tf.train.Checkpoint does not see the variables of
+        Keras 3 sub-models through a model object, so they are listed one by one.)"""
+        from sg2tf import nvnames
+        state = tf.Module(name='training_state')
+        table = {}
+        for key, net in (('G', self.G), ('D', self.D), ('Gs', self.Gs)):
+            for name, v in nvnames.nvidia_variables(net).items():
+                table[f'{key}/{name}'] = v.value
+        for key, opt in (('G_opt', self.G_opt), ('D_opt', self.D_opt)):
+            for v in opt.variables:
+                table[f'{key}/{v.path}'] = v.value
+        table.update({'pl_mean': self.loss.pl_mean, 'step': self.step, 'cur_nimg': self.cur_nimg})
+        state.variables_by_name = table
+        return state
+
     def restore(self) -> bool:
         """Continue from the newest complete checkpoint in outdir (False if there is none)."""
         path = tf.train.latest_checkpoint(os.path.join(self.outdir, 'checkpoints'))

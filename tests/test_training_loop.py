@@ -1,0 +1,122 @@
+"""tools/train_keras.py end to end on a tiny network: snapshots, checkpoints, resume, NaN stop, SIGKILL safety."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import legacy
+from sg2tf.training.dataset import DatasetExporter, TFRecordDataset
+from sg2tf.training.loop import CONFIGS, Trainer, TrainingDiverged
+from tools import train_keras
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(fmap_base=32, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2, mapping_fmaps=16,
+            batch_size=4, r1_gamma=1.0, ema_kimg=0.01)
+
+
+def make_dataset(path, n=16, res=8, channels=1, label_size=3, seed=0):
+    rnd = np.random.RandomState(seed)
+    with DatasetExporter(str(path), n) as ex:
+        for _ in range(n):
+            ex.add_image(rnd.randint(0, 256, size=[channels, res, res]).astype(np.uint8))
+        ex.add_labels(np.eye(label_size, dtype=np.float32)[rnd.randint(label_size, size=n)])
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp('data') / 'tiny')
+
+
+def _tiny_cfg(monkeypatch):
+    import dataclasses
+    monkeypatch.setitem(CONFIGS, 'tiny', dataclasses.replace(CONFIGS['f'], **TINY))
+
+
+def test_train_snapshot_and_resume(tmp_path, data_dir, monkeypatch, capsys):
+    _tiny_cfg(monkeypatch)
+    out = str(tmp_path / 'run')
+    # 5 steps of 4 images: checkpoints every 8 images, snapshots every 8 images.
+    assert train_keras.main(['--data', data_dir, '--outdir', out, '--cfg', 'tiny', '--cond', '--kimg', '0.02',
+                             '--snap', '0.008']) == 0
+    log = capsys.readouterr().out
+    assert 'kimg    0.008' in log and 'snapshot network-snapshot-000000.pkl' in log
+    files = os.listdir(out)
+    for name in ('reals.png', 'fakes_init.png', 'fakes000000.png', 'training_options.json', 'logs', 'checkpoints'):
+        assert name in files
+    assert not [f for f in files if '.tmp' in f]
+    nets = legacy.load_network_pkl(os.path.join(out, 'network-snapshot-000000.pkl'))
+    assert nets['Gs'].label_size == 3 and nets['G'].resolution == 8
+    assert tf.train.latest_checkpoint(os.path.join(out, 'checkpoints')).endswith('ckpt-5')
+    # Resume: same counters, then continue to 0.032 kimg (8 steps).
+    assert train_keras.main(['--resume', out, '--kimg', '0.032', '--snap', '0.008']) == 0
+    log = capsys.readouterr().out
+    assert 'Resumed' in log and 'kimg 0.020 (step 5)' in log
+    assert tf.train.latest_checkpoint(os.path.join(out, 'checkpoints')).endswith('ckpt-8')
+    # TensorBoard scalars were written.
+    events = glob.glob(os.path.join(out, 'logs', 'events.out.tfevents.*'))
+    tags = {v.tag for e in events for ev in tf.compat.v1.train.summary_iterator(e) for v in ev.summary.value}
+    assert {'Loss/G/loss', 'Loss/D/loss', 'Loss/G/pl_mean', 'Loss/D/r1_penalty', 'Timing/img_per_sec',
+            'Progress/kimg'} <= tags
+
+
+def test_restored_state_equals_saved(tmp_path, data_dir):
+    import dataclasses
+    cfg = dataclasses.replace(CONFIGS['f'], **TINY)
+    data = TFRecordDataset(data_dir, max_label_size='full')
+    a = Trainer(str(tmp_path), data, cfg, seed=3)
+    a.train(1.0, snapshot_kimg=1.0, max_steps=3, log=lambda s: None)
+    b = Trainer(str(tmp_path), data, cfg, seed=3)
+    assert b.restore()
+    for x, y in ((a.G, b.G), (a.D, b.D), (a.Gs, b.Gs)):
+        for u, v in zip(x.weights, y.weights):
+            np.testing.assert_array_equal(u.numpy(), v.numpy())
+    assert int(b.step.numpy()) == 3 and int(b.cur_nimg.numpy()) == 12
+    assert float(b.loss.pl_mean.numpy()) == float(a.loss.pl_mean.numpy()) != 0
+    for oa, ob in ((a.G_opt, b.G_opt), (a.D_opt, b.D_opt)):
+        for u, v in zip(oa.variables, ob.variables):
+            np.testing.assert_array_equal(u.numpy(), v.numpy())
+
+
+def test_nan_stops_with_step_and_term(tmp_path, data_dir):
+    import dataclasses
+    cfg = dataclasses.replace(CONFIGS['f'], **TINY)
+    t = Trainer(str(tmp_path), TFRecordDataset(data_dir), cfg, jit=False)
+    t.train(1.0, max_steps=1, log=lambda s: None)
+    t.D.out.bias.assign([np.nan])
+    with pytest.raises(TrainingDiverged, match=r'step 1 .*: Loss/G/loss is nan'):
+        t.train(1.0, max_steps=1, log=lambda s: None)
+
+
+def test_sigkill_then_resume(tmp_path, data_dir):
+    """Kill -9 at a random moment after the first checkpoint; nothing is corrupt and the run resumes."""
+    out = str(tmp_path / 'run')
+    env = dict(os.environ, PYTHONPATH=ROOT, SG2TF_TEST_TINY='1')
+    cmd = [sys.executable, '-c', 'import sys, dataclasses; from sg2tf.training.loop import CONFIGS; '
+           f'CONFIGS["tiny"] = dataclasses.replace(CONFIGS["f"], **{TINY!r}); '
+           'from tools.train_keras import main; sys.exit(main(sys.argv[1:]))',
+           '--data', data_dir, '--outdir', out, '--cfg', 'tiny', '--kimg', '10', '--snap', '0.004']
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = os.path.join(out, 'checkpoints')
+    deadline = time.time() + 240
+    while time.time() < deadline and not (os.path.isdir(ckpt_dir) and tf.train.latest_checkpoint(ckpt_dir)):
+        time.sleep(0.2)
+    assert tf.train.latest_checkpoint(ckpt_dir), 'no checkpoint within the time limit'
+    time.sleep(np.random.uniform(0.0, 2.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = tf.train.latest_checkpoint(ckpt_dir)
+    saved_step = int(saved.rsplit('-', 1)[1])
+    for snap in glob.glob(os.path.join(out, 'network-snapshot-*.pkl')):
+        legacy.load_network_pkl(snap)  # every complete-named file is a complete pickle
+    with open(os.path.join(out, 'training_options.json')) as f:
+        json.load(f)
+    assert train_keras.main(['--resume', out, '--kimg', str((saved_step + 2) * 4 / 1000), '--snap', '1']) == 0
+    assert tf.train.latest_checkpoint(ckpt_dir).endswith(f'ckpt-{saved_step + 2}')
