@@ -8,9 +8,10 @@ setup(
     package_data={'tools': ['networks/*.pkl']},
     python_requires='>=3.10',
     install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py', 'tensorboard'],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest', 'scikit-learn'], 'digits': ['scikit-learn']},
     entry_points={'console_scripts': [
         'sg2tf-generate=tools.generate:main',
         'sg2tf-train=tools.train_keras:main',
+        'sg2tf-dataset-tool=tools.dataset_tool:main',
     ]},
 )

@@ -89,7 +89,7 @@ class DatasetExporter:
         if expected_images < 1:
             raise DatasetError('a dataset needs at least one image')
         if os.path.exists(self.dest) and not (os.path.isdir(self.dest) and (overwrite or not os.listdir(self.dest))):
-            raise DatasetError(f'destination {dest} already exists (remove it or pass overwrite)')
+            raise DatasetError(f'destination {dest} already exists (remove it or pass --overwrite)')
         parent = os.path.dirname(self.dest)
         if not os.path.isdir(parent):
             raise DatasetError(f'parent directory of {dest} does not exist')
