@@ -271,7 +271,7 @@ class Trainer:
                         tf.summary.scalar('Timing/img_per_sec', rate)
                     writer.flush()
                     log(f'kimg {nimg / 1000:8.3f}  step {int(self.step.numpy()):6d}  time {now - t_start:7.1f} s  '
-                        f'img/s {rate:6.1f}  ' + '  '.join(f'{k.split("/")[-1]} {v:.4f}' for k, v in
+                        f'img/s {rate:6.1f}  ' + '  '.join(f'{"_".join(k.split("/")[1:])} {v:.4f}' for k, v in
                                                            sorted(means.items())) + f'  snapshot {os.path.basename(snap)}')
                 tick_nimg, t_tick, sums = nimg, now, {}
 
