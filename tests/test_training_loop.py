@@ -120,3 +120,37 @@ def test_sigkill_then_resume(tmp_path, data_dir):
         json.load(f)
     assert train_keras.main(['--resume', out, '--kimg', str((saved_step + 2) * 4 / 1000), '--snap', '1']) == 0
     assert tf.train.latest_checkpoint(ckpt_dir).endswith(f'ckpt-{saved_step + 2}')
+
+
+def test_resume_from_pickle_fine_tunes(tmp_path, data_dir, monkeypatch, capsys):
+    """--resume-from takes architecture and weights from an NVIDIA-format (G, D, Gs) pickle."""
+    from legacy.writer import save_network_pkl
+    from sg2tf import Discriminator, Generator
+    kw = dict(latent_size=8, dlatent_size=8, mapping_kwargs=dict(mapping_layers=1, mapping_fmaps=8),
+              synthesis_kwargs=dict(fmap_base=16, fmap_max=8, architecture='orig'))
+    G, Gs = Generator(8, 1, 3, name='G', **kw), Generator(8, 1, 3, name='Gs', **kw)
+    D = Discriminator(8, 1, 3, fmap_base=16, fmap_max=8, architecture='skip')
+    for net in (G, Gs, D):
+        net.build()
+    pkl = str(tmp_path / 'start.pkl')
+    save_network_pkl(pkl, G, D, Gs)
+    out = str(tmp_path / 'ft')
+    args = ['--data', data_dir, '--outdir', out, '--cond', '--resume-from', pkl, '--kimg', '0.008', '--snap', '1',
+            '--batch', '4']
+    assert train_keras.main(args) == 0
+    nets = legacy.load_network_pkl(os.path.join(out, 'network-snapshot-000000.pkl'))
+    assert nets['G'].synthesis.architecture == 'orig' and nets['D'].architecture == 'skip'
+    assert nets['G'].latent_size == 8
+    moved = [not np.array_equal(a, b) for a, b in zip(G.get_weights(), nets['G'].get_weights())]
+    assert any(moved)
+    assert train_keras.main(['--resume', out, '--kimg', '0.016', '--snap', '1']) == 0  # same architecture again
+    # A pickle of another shape than the dataset is refused with one line.
+    bad = Generator(16, 1, 3, name='G', **kw)
+    bad.build()
+    Dbad = Discriminator(16, 1, 3, fmap_base=16, fmap_max=8)
+    Dbad.build()
+    save_network_pkl(tmp_path / 'bad.pkl', bad, Dbad, bad)
+    capsys.readouterr()
+    assert train_keras.main(['--data', data_dir, '--outdir', str(tmp_path / 'x'), '--cond', '--resume-from',
+                             str(tmp_path / 'bad.pkl')]) == 1
+    assert 'the networks are 16x16x1 with label_size 3, the dataset 8x8x1' in capsys.readouterr().err

@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     ap.add_argument('--data', help='dataset directory (NVIDIA TFRecords; make one with sg2tf-dataset-tool)')
     ap.add_argument('--outdir', help='run directory (created)')
     ap.add_argument('--resume', metavar='DIR', help='continue the run in DIR from its latest checkpoint')
-    ap.add_argument('--resume-from', metavar='PKL', help='fine-tune from an NVIDIA pickle (G, D, Gs)')
+    ap.add_argument('--resume-from', metavar='PKL',
+                    help='fine-tune from an NVIDIA pickle (G, D, Gs); its architecture replaces the --cfg one')
     ap.add_argument('--cfg', default='f', help='f (default), e or small')
     ap.add_argument('--kimg', type=float, default=25000, help='train until this many thousand real images')
     ap.add_argument('--snap', type=float, default=40, help='snapshot/log every N kimg')
@@ -72,6 +73,7 @@ def main(argv=None) -> int:
             opts = json.load(f)
         outdir, data_dir, cond, seed = args.resume, opts['data'], opts['cond'], opts['seed']
         config = dataclasses.replace(CONFIGS['f'], **opts['config'])
+        args.resume_from = opts.get('resume_from')
     else:
         if not args.data or not args.outdir:
             return fail('--data and --outdir are required (or --resume DIR)')
@@ -91,18 +93,25 @@ def main(argv=None) -> int:
     if config.batch_size % strategy.num_replicas_in_sync:
         return fail(f'batch {config.batch_size} is not divisible by {strategy.num_replicas_in_sync} replicas')
     chief = is_chief()
-    trainer = Trainer(outdir, data, config, seed=seed, strategy=strategy, jit=not args.no_jit, is_chief=chief)
+    init = None
+    if args.resume_from:  # also on --resume of such a run: the architecture comes from that pickle
+        import legacy
+        try:
+            init = legacy.load_network_pkl(args.resume_from)
+        except legacy.NetworkPickleError as e:
+            return fail(str(e))
+        if not isinstance(init, dict):
+            return fail(f'--resume-from {args.resume_from}: a single network; a (G, D, Gs) snapshot is needed')
+    try:
+        trainer = Trainer(outdir, data, config, seed=seed, strategy=strategy, jit=not args.no_jit, is_chief=chief,
+                          init_networks=init)
+    except ValueError as e:
+        return fail(f'--resume-from {args.resume_from}: {e}' if init else str(e))
     if args.resume:
         if not trainer.restore():
             return fail(f'--resume {outdir}: no complete checkpoint in {outdir}/checkpoints')
         print(f'Resumed {outdir} at kimg {int(trainer.cur_nimg.numpy()) / 1000:.3f} (step {int(trainer.step.numpy())})')
     else:
-        if args.resume_from:
-            import legacy
-            try:
-                trainer.load_networks(legacy.load_network_pkl(args.resume_from))
-            except (legacy.NetworkPickleError, ValueError) as e:
-                return fail(str(e))
         if chief:
             write_options(outdir, data=data_dir, cond=cond, seed=seed, config=dataclasses.asdict(config),
                           resume_from=args.resume_from, replicas=strategy.num_replicas_in_sync)

@@ -118,18 +118,34 @@ class Trainer:
     """Owns the networks, optimisers, loss state and checkpoint of one run."""
 
     def __init__(self, outdir: str, data, config: TrainingConfig, seed: int = 0,
-                 strategy: tf.distribute.Strategy | None = None, jit: bool = True, is_chief: bool = True):
+                 strategy: tf.distribute.Strategy | None = None, jit: bool = True, is_chief: bool = True,
+                 init_networks: dict | None = None):
+        """`init_networks` ({'G', 'D', 'Gs'}, e.g. from an NVIDIA pickle): start from these architectures and
+        weights (fine-tuning); the config's architecture fields are then not used."""
         self.outdir, self.data, self.cfg, self.seed = outdir, data, config, int(seed)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.is_chief = is_chief
         res, ch, ls = data.resolution, data.num_channels, data.label_size
+        if init_networks is not None:
+            got = (init_networks['G'].resolution, init_networks['G'].num_channels, init_networks['G'].label_size)
+            if got != (res, ch, ls):
+                raise ValueError(f'the networks are {got[0]}x{got[0]}x{got[1]} with label_size {got[2]}, the dataset '
+                                 f'{res}x{res}x{ch} with label_size {ls}')
         with self.strategy.scope():
-            self.G = config.generator(res, ch, ls, 'G')
-            self.Gs = config.generator(res, ch, ls, 'Gs')
-            self.D = config.discriminator(res, ch, ls)
+            if init_networks is None:
+                self.G = config.generator(res, ch, ls, 'G')
+                self.Gs = config.generator(res, ch, ls, 'Gs')
+                self.D = config.discriminator(res, ch, ls)
+            else:
+                clone = lambda net, name: type(net).from_config({**net.get_config(), 'name': name})  # noqa: E731
+                self.G, self.Gs, self.D = (clone(init_networks[k], k) for k in ('G', 'Gs', 'D'))
             for net in (self.G, self.Gs, self.D):
                 net.build()
-            self.Gs.set_weights(self.G.get_weights())
+            if init_networks is None:
+                self.Gs.set_weights(self.G.get_weights())
+            else:
+                for key, net in (('G', self.G), ('D', self.D), ('Gs', self.Gs)):
+                    net.set_weights(init_networks[key].get_weights())
             self.loss = StyleGAN2Loss(self.G, self.D, r1_gamma=config.r1_gamma, pl_weight=config.pl_weight,
                                       pl_batch_shrink=config.pl_batch_shrink, G_reg_interval=config.G_reg_interval,
                                       D_reg_interval=config.D_reg_interval)
@@ -172,15 +188,6 @@ class Trainer:
             return False
         self.checkpoint.restore(path).assert_existing_objects_matched()
         return True
-
-    def load_networks(self, nets: dict) -> None:
-        """Fine-tune from networks loaded from an NVIDIA pickle (`--resume-from`)."""
-        for key, net in (('G', self.G), ('D', self.D), ('Gs', self.Gs)):
-            src = nets[key].get_weights()
-            dst = net.get_weights()
-            if [w.shape for w in src] != [w.shape for w in dst]:
-                raise ValueError(f'--resume-from: {key} has a different architecture than the training config')
-            net.set_weights(src)
 
     def save_checkpoint(self) -> None:
         self.manager.save(checkpoint_number=int(self.step.numpy()))
