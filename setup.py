@@ -11,5 +11,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'sg2tf-generate=tools.generate:main',
+        'sg2tf-export-savedmodel=tools.export_savedmodel:main',
+        'sg2tf-convert=tools.convert:main',
     ]},
 )
