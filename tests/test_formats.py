@@ -165,3 +165,30 @@ def test_convert_tool_bad_input(tmp_path, capsys):
     fails(['--in', src, '--out', str(tmp_path / 'nodir' / 'o.keras')], 'does not exist')
     fails(['--in', src, src, '--out', str(tmp_path / 'o.pkl')], 'one file, or three .keras')
     assert sorted(os.listdir(tmp_path)) == ['junk.keras', 'junk.pkl', 'x.weights.h5']
+
+
+def test_build_module_src_stub_and_embedding(loaded, tmp_path, capsys):
+    """Default: a stub defining NVIDIA's four build functions that explain how to load the file; with
+    --nvidia-src the given module text is stored in every network of the snapshot."""
+    from legacy.writer import BUILD_MODULE_SRC
+    namespace = {}
+    exec(compile(BUILD_MODULE_SRC, '<build_module_src>', 'exec'), namespace)
+    for func in ('G_main', 'G_mapping', 'G_synthesis_stylegan2', 'D_stylegan2'):
+        with pytest.raises(RuntimeError, match=f'^{func}: this pickle was written by sg2tf without network code'):
+            namespace[func](None, None, resolution=32)
+    src_file = tmp_path / 'networks_stylegan2.py'
+    src_file.write_text('def G_main(*a, **k): pass\ndef D_stylegan2(*a, **k): pass\n# mine\n')
+    out = tmp_path / 'with_src.pkl'
+    assert convert.main(['--in', os.path.join(DATA, 'f32.pkl'), '--out', str(out), '--nvidia-src',
+                         str(src_file)]) == 0
+    states = restricted_load(str(out))
+    for net in states:
+        assert net.state['build_module_src'] == src_file.read_text()
+        for comp in net.state['components'].values():
+            assert comp.state['build_module_src'] == src_file.read_text()
+    for a, b, key in zip(restricted_load(os.path.join(DATA, 'f32.pkl')), states, ('G', 'D', 'Gs')):
+        _assert_same_state(a.state, b.state, key)
+    (tmp_path / 'other.py').write_text('print(1)\n')
+    assert convert.main(['--in', os.path.join(DATA, 'f32.pkl'), '--out', str(tmp_path / 'x.pkl'), '--nvidia-src',
+                         str(tmp_path / 'other.py')]) == 1
+    assert 'does not define G_main' in capsys.readouterr().err

@@ -4,6 +4,7 @@
     sg2tf-convert --in stylegan2-ffhq-config-f.pkl --net D --out D.weights.h5     # weights only
     sg2tf-convert --in G.keras D.keras Gs.keras --out snapshot.pkl                # (G, D, Gs) NVIDIA snapshot
     sg2tf-convert --in Gs.keras --out Gs.pkl                                      # a single-network pickle
+    sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py   # loadable by NVIDIA's code
 
 A `.weights.h5` file holds no architecture: load it with `model.load_weights()` into a network built from
 the same configuration (e.g. the `.keras` file or pickle it came from); it is not accepted as `--in`.
@@ -26,8 +27,13 @@ def _kind(path: str) -> str:
     raise ToolError(f'{path}: unknown extension, expected .pkl, .keras or .weights.h5')
 
 
-def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = False) -> str:
-    """Convert `inputs` (one pickle, or one / three `.keras` files as G, D, Gs) to `out`; returns a summary."""
+def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = False,
+            nvidia_src: str | None = None) -> str:
+    """Convert `inputs` (one pickle, or one / three `.keras` files as G, D, Gs) to `out`; returns a summary.
+
+    `nvidia_src`: path of a module (NVIDIA's `training/networks_stylegan2.py`) to embed as `build_module_src`
+    in a written pickle, so NVIDIA's TF1 code can load it unaided.
+    """
     out_kind = _kind(out)
     kinds = [_kind(p) for p in inputs]
     if '.weights.h5' in kinds:
@@ -37,6 +43,18 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
         raise ToolError('--in takes one file, or three .keras files in the order G D Gs')
     if net not in NETS:
         raise ToolError(f'--net must be one of {list(NETS)}, got {net!r}')
+    src = None
+    if nvidia_src is not None:
+        if out_kind != '.pkl':
+            raise ToolError('--nvidia-src only applies to a .pkl output')
+        try:
+            with open(nvidia_src, encoding='utf-8') as f:
+                src = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ToolError(f'{nvidia_src}: cannot read ({getattr(e, "strerror", None) or e})') from None
+        if 'def G_main' not in src or 'def D_stylegan2' not in src:
+            raise ToolError(f'{nvidia_src}: does not define G_main and D_stylegan2 (expected NVIDIA\'s '
+                            f'training/networks_stylegan2.py)')
     loaded = [load_any(p) for p in inputs]
     if len(loaded) == 3:
         import sg2tf
@@ -49,13 +67,13 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
         if out_kind == '.pkl':
             from legacy.writer import save_network_pkl
             if len(loaded) == 3:
-                save_network_pkl(tmp, *loaded)
+                save_network_pkl(tmp, *loaded, build_module_src=src)
                 what = '(G, D, Gs)'
             elif isinstance(loaded[0], dict):
-                save_network_pkl(tmp, loaded[0]['G'], loaded[0]['D'], loaded[0]['Gs'])
+                save_network_pkl(tmp, loaded[0]['G'], loaded[0]['D'], loaded[0]['Gs'], build_module_src=src)
                 what = '(G, D, Gs)'
             else:
-                save_network_pkl(tmp, loaded[0])
+                save_network_pkl(tmp, loaded[0], build_module_src=src)
                 what = loaded[0].name
         else:
             if len(loaded) != 1:
@@ -81,11 +99,14 @@ def main(argv=None) -> int:
                     help='an NVIDIA .pkl, an sg2tf .keras file, or three .keras files G D Gs')
     ap.add_argument('--out', required=True, help='.pkl (NVIDIA format), .keras or .weights.h5')
     ap.add_argument('--net', choices=NETS, default='Gs', help='which network of a pickle to write to .keras/.h5')
+    ap.add_argument('--nvidia-src', default=None, metavar='FILE',
+                    help="embed this module (your copy of NVIDIA's training/networks_stylegan2.py) in a .pkl output "
+                         "so NVIDIA's TF1 code can load it")
     ap.add_argument('--overwrite', action='store_true', help='replace OUT if it exists')
     args = ap.parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     try:
-        print(convert(args.inputs, args.out, args.net, args.overwrite))
+        print(convert(args.inputs, args.out, args.net, args.overwrite, args.nvidia_src))
     except ToolError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
