@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from tools.netio import ToolError, atomic_output_dir, load_generator
+from tools.netio import ToolError, atomic_output_dir, check_output_dir, load_generator
 
 NOISE_MODES = ('const', 'random', 'none')
 _STOCK_OPS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stock_ops.py')
@@ -150,6 +150,7 @@ def main(argv=None) -> int:
 
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     try:
+        check_output_dir(os.path.abspath(args.out), args.overwrite)  # fail fast, before loading the network
         G = load_generator(args.network)
         path = export_savedmodel(G, args.out, args.version, args.noise_mode, args.trunc_cutoff, args.overwrite)
     except ToolError as e:
