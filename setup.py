@@ -13,5 +13,7 @@ setup(
         'sg2tf-generate=tools.generate:main',
         'sg2tf-train=tools.train_keras:main',
         'sg2tf-dataset-tool=tools.dataset_tool:main',
+        'sg2tf-export-savedmodel=tools.export_savedmodel:main',
+        'sg2tf-convert=tools.convert:main',
     ]},
 )

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from legacy.convert import network_from_state
 from legacy.unpickler import NetworkPickleError, NetworkStub, restricted_load
+from legacy.writer import save_network_pkl
 
-__all__ = ['load_network_pkl', 'NetworkPickleError']
+__all__ = ['load_network_pkl', 'save_network_pkl', 'NetworkPickleError']
 
 
 def load_network_pkl(path_or_file):

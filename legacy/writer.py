@@ -15,9 +15,41 @@ from legacy.unpickler import NetworkStub, _multiarray
 from sg2tf import arch, nvnames
 from sg2tf.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork
 
-BUILD_MODULE_SRC = ('# Network written by sg2tf. NVIDIA\'s TF1 code rebuilds a '
-                    'network\n# from this module source; set dnnlib.tflib.network._import_handlers to swap in '
-                    'training/networks_stylegan2.py.\n')
+# NVIDIA's TF1 `Network.__setstate__` execs `build_module_src` and calls `build_func_name` from it to rebuild the
+# graph. NVIDIA's networks_stylegan2.py cannot ship with sg2tf (licence), and a clean-room TF1 re-implementation
+# of G_main / G_mapping / G_synthesis_stylegan2 / D_stylegan2 is not written yet (SPEC 1.2, option (a)).
+# So by default the pickle carries this stub: it defines the four build functions, and calling any of them
+# raises an error that says how to load the file. Users who have NVIDIA's module can embed it instead
+# (`save_network_pkl(..., build_module_src=open('training/networks_stylegan2.py').read())`, or
+# `sg2tf-convert --nvidia-src`), which makes the pickle load in NVIDIA's code unaided.
+# Readers that never exec the source (sg2tf, stylegan2-ada-pytorch's legacy.py) are unaffected.
+BUILD_MODULE_SRC = '''"""Placeholder written by sg2tf: the weights in this pickle are complete, the network code is not.
+
+NVIDIA's dnnlib rebuilds each network by calling a build function from this module. To load the file with
+NVIDIA's TF1 code, substitute NVIDIA's own training/networks_stylegan2.py, e.g. before unpickling:
+
+    import dnnlib.tflib.network as network
+    src = open('training/networks_stylegan2.py').read()
+    network._import_handlers.append(lambda state: dict(state, build_module_src=src))
+
+or rewrite the pickle with `sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py`.
+stylegan2-ada-pytorch's legacy.py and sg2tf's legacy.load_network_pkl read this pickle as is.
+"""
+
+
+def _missing(name):
+    def build(*args, **kwargs):
+        raise RuntimeError(name + ': this pickle was written by sg2tf without network code; substitute NVIDIA '
+                           'training/networks_stylegan2.py as build_module_src (see the docstring of this module)')
+    build.__name__ = name
+    return build
+
+
+G_main = _missing('G_main')
+G_mapping = _missing('G_mapping')
+G_synthesis_stylegan2 = _missing('G_synthesis_stylegan2')
+D_stylegan2 = _missing('D_stylegan2')
+'''
 
 _GLOBAL_NAMES = {
     id(NetworkStub): ('dnnlib.tflib.network', 'Network'),
@@ -61,9 +93,11 @@ def _plain(value):
     return value
 
 
-def _state(name: str, func: str, static_kwargs: dict, variables: list, components: dict | None = None) -> NetworkStub:
+def _state(name: str, func: str, static_kwargs: dict, variables: list, components: dict | None = None,
+           src: str | None = None) -> NetworkStub:
     return NetworkStub({'version': 4, 'name': name, 'static_kwargs': _plain(static_kwargs),
-                        'components': dict(components or {}), 'build_module_src': BUILD_MODULE_SRC,
+                        'components': dict(components or {}),
+                        'build_module_src': BUILD_MODULE_SRC if src is None else src,
                         'build_func_name': func, 'variables': variables})
 
 
@@ -84,8 +118,12 @@ def _generator_kwargs(G: Generator) -> dict:
     return kwargs
 
 
-def network_state(model, name: str | None = None) -> NetworkStub:
-    """The NVIDIA `Network` state of an sg2tf network (Generator, Discriminator, or a G component)."""
+def network_state(model, name: str | None = None, build_module_src: str | None = None) -> NetworkStub:
+    """The NVIDIA `Network` state of an sg2tf network (Generator, Discriminator, or a G component).
+
+    `build_module_src`: the module text stored for NVIDIA's code to exec (default: the sg2tf stub above).
+    """
+    src = build_module_src
     table = nvnames.nvidia_variables(model)
     name = name or model.name
     if isinstance(model, Generator):
@@ -94,32 +132,39 @@ def network_state(model, name: str | None = None) -> NetworkStub:
                  for key in nvnames.COMPONENTS}
         own = [('lod', np.float32(0.0))] + [(n, _value(n, v)) for n, v in table.items() if '/' not in n]
         components = {
-            'synthesis': _state('G_synthesis', 'G_synthesis_stylegan2', kwargs, parts['synthesis']),
+            'synthesis': _state('G_synthesis', 'G_synthesis_stylegan2', kwargs, parts['synthesis'], src=src),
             'mapping': _state('G_mapping', 'G_mapping', {'dlatent_broadcast': arch.num_layers(model.resolution),
-                                                         **kwargs}, parts['mapping']),
+                                                         **kwargs}, parts['mapping'], src=src),
         }
-        return _state(name, 'G_main', kwargs, own, components)
+        return _state(name, 'G_main', kwargs, own, components, src=src)
     variables = [(n, _value(n, v)) for n, v in table.items()]
     if isinstance(model, Discriminator):
         kwargs = model.nvidia_static_kwargs
         if kwargs is None:
             kwargs = {k: v for k, v in model.get_config().items() if k not in ('name', 'nvidia_static_kwargs')}
-        return _state(name, 'D_stylegan2', kwargs, variables)
+        return _state(name, 'D_stylegan2', kwargs, variables, src=src)
     if isinstance(model, SynthesisNetwork):
         return _state(name, 'G_synthesis_stylegan2', {k: v for k, v in model.get_config().items() if k != 'name'},
-                      variables)
+                      variables, src=src)
     if isinstance(model, MappingNetwork):
-        return _state(name, 'G_mapping', {k: v for k, v in model.get_config().items() if k != 'name'}, variables)
+        return _state(name, 'G_mapping', {k: v for k, v in model.get_config().items() if k != 'name'}, variables,
+                      src=src)
     raise TypeError(f'cannot write {type(model).__name__} as an NVIDIA network')
 
 
-def save_network_pkl(path: str | os.PathLike, G=None, D=None, Gs=None, protocol: int = 4) -> None:
-    """Write `(G, D, Gs)` as an NVIDIA snapshot pickle (or one network if only `G` is given), atomically."""
+def save_network_pkl(path: str | os.PathLike, G=None, D=None, Gs=None, protocol: int = 4,
+                     build_module_src: str | None = None) -> None:
+    """Write `(G, D, Gs)` as an NVIDIA snapshot pickle (or one network if only `G` is given), atomically.
+
+    `build_module_src`: module text for NVIDIA's code to exec, e.g. the user's own copy of NVIDIA's
+    `training/networks_stylegan2.py`; default a stub that explains how to supply it (see `BUILD_MODULE_SRC`).
+    """
     path = os.fspath(path)
+    src = build_module_src
     if D is None and Gs is None:
-        obj = network_state(G)
+        obj = network_state(G, build_module_src=src)
     else:
-        obj = (network_state(G, 'G'), network_state(D, 'D'), network_state(Gs, 'Gs'))
+        obj = (network_state(G, 'G', src), network_state(D, 'D', src), network_state(Gs, 'Gs', src))
     tmp = f'{path}.tmp-{os.getpid()}'
     try:
         with open(tmp, 'wb') as f:

@@ -1,0 +1,120 @@
+"""Convert networks between NVIDIA's pickle format and native Keras files, chosen by extension.
+
+    sg2tf-convert --in stylegan2-ffhq-config-f.pkl --out Gs.keras                 # one network (--net, default Gs)
+    sg2tf-convert --in stylegan2-ffhq-config-f.pkl --net D --out D.weights.h5     # weights only
+    sg2tf-convert --in G.keras D.keras Gs.keras --out snapshot.pkl                # (G, D, Gs) NVIDIA snapshot
+    sg2tf-convert --in Gs.keras --out Gs.pkl                                      # a single-network pickle
+    sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py   # loadable by NVIDIA's code
+
+A `.weights.h5` file holds no architecture: load it with `model.load_weights()` into a network built from
+the same configuration (e.g. the `.keras` file or pickle it came from); it is not accepted as `--in`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tools.netio import ToolError, atomic_output_file, load_any
+
+NETS = ('G', 'D', 'Gs')
+
+
+def _kind(path: str) -> str:
+    for ext in ('.weights.h5', '.keras', '.pkl'):
+        if path.endswith(ext):
+            return ext
+    raise ToolError(f'{path}: unknown extension, expected .pkl, .keras or .weights.h5')
+
+
+def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = False,
+            nvidia_src: str | None = None) -> str:
+    """Convert `inputs` (one pickle, or one / three `.keras` files as G, D, Gs) to `out`; returns a summary.
+
+    `nvidia_src`: path of a module (NVIDIA's `training/networks_stylegan2.py`) to embed as `build_module_src`
+    in a written pickle, so NVIDIA's TF1 code can load it unaided.
+    """
+    out_kind = _kind(out)
+    kinds = [_kind(p) for p in inputs]
+    if '.weights.h5' in kinds:
+        raise ToolError(f'{inputs[kinds.index(".weights.h5")]}: a .weights.h5 file holds no architecture; '
+                        f'convert from the .pkl or .keras file instead')
+    if len(inputs) not in (1, 3) or (len(inputs) == 3 and set(kinds) != {'.keras'}):
+        raise ToolError('--in takes one file, or three .keras files in the order G D Gs')
+    if net not in NETS:
+        raise ToolError(f'--net must be one of {list(NETS)}, got {net!r}')
+    src = None
+    if nvidia_src is not None:
+        if out_kind != '.pkl':
+            raise ToolError('--nvidia-src only applies to a .pkl output')
+        try:
+            with open(nvidia_src, encoding='utf-8') as f:
+                src = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ToolError(f'{nvidia_src}: cannot read ({getattr(e, "strerror", None) or e})') from None
+        if 'def G_main' not in src or 'def D_stylegan2' not in src:
+            raise ToolError(f'{nvidia_src}: does not define G_main and D_stylegan2 (expected NVIDIA\'s '
+                            f'training/networks_stylegan2.py)')
+    loaded = [load_any(p) for p in inputs]
+    if len(loaded) == 3:
+        import sg2tf
+        for path, model, cls in zip(inputs, loaded, (sg2tf.Generator, sg2tf.Discriminator, sg2tf.Generator)):
+            if not isinstance(model, cls):
+                raise ToolError(f'{path}: holds a {type(model).__name__}, expected a {cls.__name__} '
+                                f'(order: G D Gs)')
+    tmp = atomic_output_file(out, overwrite)
+    try:
+        if out_kind == '.pkl':
+            from legacy.writer import save_network_pkl
+            if len(loaded) == 3:
+                save_network_pkl(tmp, *loaded, build_module_src=src)
+                what = '(G, D, Gs)'
+            elif isinstance(loaded[0], dict):
+                save_network_pkl(tmp, loaded[0]['G'], loaded[0]['D'], loaded[0]['Gs'], build_module_src=src)
+                what = '(G, D, Gs)'
+            else:
+                save_network_pkl(tmp, loaded[0], build_module_src=src)
+                what = loaded[0].name
+        else:
+            if len(loaded) != 1:
+                raise ToolError(f'{out}: a {out_kind} file holds one network; pass one --in')
+            model = loaded[0][net] if isinstance(loaded[0], dict) else loaded[0]
+            if out_kind == '.keras':
+                model.save(tmp)
+            else:
+                model.save_weights(tmp)
+            what = model.name
+        os.replace(tmp, os.path.abspath(out))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return f'wrote {what} to {out}'
+
+
+def main(argv=None) -> int:
+    doc = __doc__.split('\n')
+    ap = argparse.ArgumentParser(description=doc[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog='\n'.join(doc[1:]))
+    ap.add_argument('--in', dest='inputs', nargs='+', required=True,
+                    help='an NVIDIA .pkl, an sg2tf .keras file, or three .keras files G D Gs')
+    ap.add_argument('--out', required=True, help='.pkl (NVIDIA format), .keras or .weights.h5')
+    ap.add_argument('--net', choices=NETS, default='Gs', help='which network of a pickle to write to .keras/.h5')
+    ap.add_argument('--nvidia-src', default=None, metavar='FILE',
+                    help="embed this module (your copy of NVIDIA's training/networks_stylegan2.py) in a .pkl output "
+                         "so NVIDIA's TF1 code can load it")
+    ap.add_argument('--overwrite', action='store_true', help='replace OUT if it exists')
+    args = ap.parse_args(argv)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    try:
+        print(convert(args.inputs, args.out, args.net, args.overwrite, args.nvidia_src))
+    except ToolError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f'error: {getattr(e, "filename", None) or args.out}: {e.strerror or e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
