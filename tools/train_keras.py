@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     if config.batch_size % strategy.num_replicas_in_sync:
         return fail(f'batch {config.batch_size} is not divisible by {strategy.num_replicas_in_sync} replicas')
     chief = is_chief()
+    import keras
+    keras.utils.set_random_seed(seed)  # network initialisation (training draws are keyed by seed and step)
     init = None
     if args.resume_from:  # also on --resume of such a run: the architecture comes from that pickle
         import legacy

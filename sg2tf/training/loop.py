@@ -245,10 +245,11 @@ class Trainer:
         it = iter(ds)
         writer = tf.summary.create_file_writer(os.path.join(self.outdir, 'logs')) if self.is_chief else None
         start_nimg = int(self.cur_nimg.numpy())
-        if self.is_chief and start_nimg == 0:
+        if self.is_chief and start_nimg == 0:  # as NVIDIA: reals, initial fakes and a snapshot at kimg 0
             reals, _ = next(iter(self.data.make_dataset(grid[0] * grid[1], seed=self.seed)))
             save_image_grid(reals.numpy(), os.path.join(self.outdir, 'reals.png'), grid)
             save_image_grid(self.fakes(grid[0] * grid[1]), os.path.join(self.outdir, 'fakes_init.png'), grid)
+            self.save_snapshot()
         t_start = t_tick = time.time()
         tick_nimg, last_ckpt, last_snap = start_nimg, start_nimg, start_nimg
         sums: dict[str, list] = {}
