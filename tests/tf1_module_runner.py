@@ -2,11 +2,13 @@
 
     python tf1_module_runner.py JOBS.json REPORT.json
 
-JOBS.json: a list of {"name", "pkl", "npz", "json", "src", "only"}; `src` is the path of the module text to exec, or
-null to exec the pickle's own `build_module_src`; `only` (optional) restricts the evaluation to those output arrays. Each job mimics NVIDIA's `Network.__setstate__`: exec the module,
-build G, D and Gs with the pickled static kwargs through the mock `dnnlib.tflib.Network` (tests/mock_dnnlib),
-assign the stored values by name, and evaluate the fixture's calls. REPORT.json gets, per job, the variable
-lists (name, shape, trainable) of every network and component, and ||a-b||/||b|| against the reference arrays.
+JOBS.json: a list of {"name", "pkl", "npz", "json", "src", "only"}; `src` is the path of the module text to exec,
+or null to exec the pickle's own `build_module_src`; `only` (optional) restricts the evaluation to those output
+arrays. Each job mimics NVIDIA's `Network.__setstate__`: exec the module, build G, D and Gs with the pickled static
+kwargs through the mock `dnnlib.tflib.Network` (tests/mock_dnnlib), assign the stored values by name, and evaluate
+the fixture's calls. REPORT.json gets, per job, the variable lists (name, shape, trainable) and input names/shapes
+of every network and component, ||a-b||/||b|| against the reference arrays, uint8 differences, a training-mode
+check and timings.
 """
 import importlib.util
 import json
@@ -57,7 +59,7 @@ def _var_list(net):
 
 
 def _net_report(net):
-    return {'variables': _var_list(net), 'input_shapes': net.input_shapes,
+    return {'variables': _var_list(net), 'input_names': net.input_names, 'input_shapes': net.input_shapes,
             'components': {k: _net_report(c) for k, c in net.components.items()}}
 
 
@@ -118,13 +120,17 @@ def run_job(job, unpickler):
         inputs = {k: tf1.placeholder(tf.float32, [None] + list(ref[k].shape[1:]), name=k) for k in sorted(used)}
         inputs[None] = None  # NVIDIA's get_output_for feeds zeros for a None input
         feed = {inputs[k]: ref[k] for k in used}
-        exprs = {}
+        exprs, built = {}, {}
         for key, call in calls.items():
             if call['kind'] != 'output' or (job.get('only') is not None and key not in job['only']):
                 continue
             kwargs = dict(call['kwargs'])
             transform = kwargs.pop('output_transform', None)
-            out = _resolve(nets, call['network']).get_output_for(*(inputs[i] for i in call['inputs']), **kwargs)
+            signature = json.dumps([call['network'], call['inputs'], kwargs], sort_keys=True)
+            if signature not in built:  # the uint8 arrays reuse the graph of the same call
+                net = _resolve(nets, call['network'])
+                built[signature] = net.get_output_for(*(inputs[i] for i in call['inputs']), **kwargs)
+            out = built[signature]
             if 'output_index' in call:
                 out = out[call['output_index']]
             if transform is not None:
