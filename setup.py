@@ -5,7 +5,7 @@ setup(
     version='0.1.0',
     description="StyleGAN2 for TensorFlow 2 / Keras 3 that opens NVIDIA's original network pickles",
     packages=find_packages(include=['sg2tf', 'sg2tf.*', 'legacy', 'legacy.*', 'tools', 'tools.*']),
-    package_data={'tools': ['networks/*.pkl']},
+    package_data={'tools': ['networks/*.pkl'], 'legacy': ['tf1_networks.py.txt']},
     python_requires='>=3.10',
     install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py', 'tensorboard'],
     extras_require={'test': ['pytest', 'scikit-learn'], 'digits': ['scikit-learn']},

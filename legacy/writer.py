@@ -16,40 +16,17 @@ from sg2tf import arch, nvnames
 from sg2tf.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork
 
 # NVIDIA's TF1 `Network.__setstate__` execs `build_module_src` and calls `build_func_name` from it to rebuild the
-# graph. NVIDIA's networks_stylegan2.py cannot ship with sg2tf (licence), and a clean-room TF1 re-implementation
-# of G_main / G_mapping / G_synthesis_stylegan2 / D_stylegan2 is not written yet (SPEC 1.2, option (a)).
-# So by default the pickle carries this stub: it defines the four build functions, and calling any of them
-# raises an error that says how to load the file. Users who have NVIDIA's module can embed it instead
+# graph. NVIDIA's networks_stylegan2.py cannot ship with sg2tf (licence), so by default the pickle carries sg2tf's
+# own clean-room TF1 module `tf1_networks.py.txt` (SPEC 1.2, option (a)): it defines G_main, G_mapping,
+# G_synthesis_stylegan2 and D_stylegan2 with NVIDIA's signatures, variable names, shapes and creation order and
+# the SPEC 3 forward math, so the pickle loads in NVIDIA's code unaided (checked by tests/test_tf1_module.py
+# against outputs of NVIDIA's own graphs). Users may still embed NVIDIA's module instead
 # (`save_network_pkl(..., build_module_src=open('training/networks_stylegan2.py').read())`, or
-# `sg2tf-convert --nvidia-src`), which makes the pickle load in NVIDIA's code unaided.
-# Readers that never exec the source (sg2tf, stylegan2-ada-pytorch's legacy.py) are unaffected.
-BUILD_MODULE_SRC = '''"""Placeholder written by sg2tf: the weights in this pickle are complete, the network code is not.
-
-NVIDIA's dnnlib rebuilds each network by calling a build function from this module. To load the file with
-NVIDIA's TF1 code, substitute NVIDIA's own training/networks_stylegan2.py, e.g. before unpickling:
-
-    import dnnlib.tflib.network as network
-    src = open('training/networks_stylegan2.py').read()
-    network._import_handlers.append(lambda state: dict(state, build_module_src=src))
-
-or rewrite the pickle with `sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py`.
-stylegan2-ada-pytorch's legacy.py and sg2tf's legacy.load_network_pkl read this pickle as is.
-"""
-
-
-def _missing(name):
-    def build(*args, **kwargs):
-        raise RuntimeError(name + ': this pickle was written by sg2tf without network code; substitute NVIDIA '
-                           'training/networks_stylegan2.py as build_module_src (see the docstring of this module)')
-    build.__name__ = name
-    return build
-
-
-G_main = _missing('G_main')
-G_mapping = _missing('G_mapping')
-G_synthesis_stylegan2 = _missing('G_synthesis_stylegan2')
-D_stylegan2 = _missing('D_stylegan2')
-'''
+# `sg2tf-convert --nvidia-src`). Readers that never exec the source (sg2tf, stylegan2-ada-pytorch's legacy.py)
+# are unaffected.
+TF1_MODULE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tf1_networks.py.txt')
+with open(TF1_MODULE_PATH, encoding='utf-8') as _f:
+    BUILD_MODULE_SRC = _f.read()
 
 _GLOBAL_NAMES = {
     id(NetworkStub): ('dnnlib.tflib.network', 'Network'),
@@ -121,7 +98,7 @@ def _generator_kwargs(G: Generator) -> dict:
 def network_state(model, name: str | None = None, build_module_src: str | None = None) -> NetworkStub:
     """The NVIDIA `Network` state of an sg2tf network (Generator, Discriminator, or a G component).
 
-    `build_module_src`: the module text stored for NVIDIA's code to exec (default: the sg2tf stub above).
+    `build_module_src`: the module text stored for NVIDIA's code to exec (default: sg2tf's TF1 module above).
     """
     src = build_module_src
     table = nvnames.nvidia_variables(model)
@@ -157,7 +134,7 @@ def save_network_pkl(path: str | os.PathLike, G=None, D=None, Gs=None, protocol:
     """Write `(G, D, Gs)` as an NVIDIA snapshot pickle (or one network if only `G` is given), atomically.
 
     `build_module_src`: module text for NVIDIA's code to exec, e.g. the user's own copy of NVIDIA's
-    `training/networks_stylegan2.py`; default a stub that explains how to supply it (see `BUILD_MODULE_SRC`).
+    `training/networks_stylegan2.py`; default sg2tf's clean-room TF1 module (see `BUILD_MODULE_SRC`).
     """
     path = os.fspath(path)
     src = build_module_src

@@ -4,7 +4,10 @@
     sg2tf-convert --in stylegan2-ffhq-config-f.pkl --net D --out D.weights.h5     # weights only
     sg2tf-convert --in G.keras D.keras Gs.keras --out snapshot.pkl                # (G, D, Gs) NVIDIA snapshot
     sg2tf-convert --in Gs.keras --out Gs.pkl                                      # a single-network pickle
-    sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py   # loadable by NVIDIA's code
+    sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py   # embed NVIDIA's module
+
+Written pickles load in NVIDIA's TF1 code as they are: by default they carry sg2tf's clean-room TF1 build
+module (legacy/tf1_networks.py.txt); `--nvidia-src` stores the given module text instead.
 
 A `.weights.h5` file holds no architecture: load it with `model.load_weights()` into a network built from
 the same configuration (e.g. the `.keras` file or pickle it came from); it is not accepted as `--in`.
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument('--net', choices=NETS, default='Gs', help='which network of a pickle to write to .keras/.h5')
     ap.add_argument('--nvidia-src', default=None, metavar='FILE',
                     help="embed this module (your copy of NVIDIA's training/networks_stylegan2.py) in a .pkl output "
-                         "so NVIDIA's TF1 code can load it")
+                         "instead of sg2tf's own TF1 build module")
     ap.add_argument('--overwrite', action='store_true', help='replace OUT if it exists')
     args = ap.parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
