@@ -11,6 +11,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from sg2tf.ops.impl import resolve
+
 Padding = int | Sequence[int]
 
 
@@ -44,12 +46,17 @@ def _parse_padding(padding: Padding) -> tuple[int, int, int, int]:
 def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: Padding = 0,
               flip_filter: bool = False, gain: float = 1.0, impl: str = 'auto') -> tf.Tensor:
     """Resample `x` [N, H, W, C] with the 2-D FIR filter `f` [fh, fw] (see module docstring)."""
-    del impl  # only the reference implementation exists in this module
     x = tf.convert_to_tensor(x)
     f = np.asarray(f, dtype=np.float32)
     if f.ndim != 2:
         raise ValueError(f'upfirdn2d: filter must be 2-D, got shape {f.shape}')
     px0, px1, py0, py1 = _parse_padding(padding)
+    if resolve(impl) == 'custom':
+        if x.dtype == tf.float32 and x.shape.rank == 4 and None not in x.shape[1:]:
+            from sg2tf.ops import custom
+            return custom.upfirdn2d(x, f, up, down, (px0, px1, py0, py1), flip_filter, gain)
+        if impl == 'custom':
+            raise ValueError(f'upfirdn2d impl="custom" needs float32 NHWC with static H, W, C; got {x.dtype} {x.shape}')
     channels = x.shape[-1]
     if channels is None:
         raise ValueError('upfirdn2d: the channel dimension must be static')
