@@ -112,7 +112,7 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
             w = w * dcoefs[:, None, None, None, :]
         outs = []
         for i in range(x.shape[0]):
-            xi = x[i:i + 1]
+            xi = x if x.shape[0] == 1 else x[i:i + 1]
             if up > 1:
                 outs.append(ops.upsample_conv_2d(xi, w[i], resample_filter, factor=up))
             else:
