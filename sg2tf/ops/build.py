@@ -117,7 +117,21 @@ def build_cpu(out_dir: Path, verbose: bool = False) -> Path:
 
 
 def cuda_home(nvcc: str) -> Path:
-    return Path(os.path.realpath(nvcc)).parent.parent
+    """CUDA toolkit root: $CUDA_HOME/$CUDA_PATH, nvcc's parent, /usr/local/cuda, /usr/local/cuda-*."""
+    import glob
+    cands = [os.environ.get('CUDA_HOME'), os.environ.get('CUDA_PATH'), str(Path(os.path.realpath(nvcc)).parent.parent),
+             '/usr/local/cuda', *sorted(glob.glob('/usr/local/cuda-*'), reverse=True)]
+    for cand in cands:
+        if cand and (Path(cand) / 'include' / 'cuda_runtime.h').exists():
+            return Path(cand)
+    raise BuildError('CUDA headers (include/cuda_runtime.h) not found; set $CUDA_HOME')
+
+
+def _tf_cuda_include() -> list[str]:
+    """The CUDA headers TensorFlow's wheel ships (match the CUDA version TF's Eigen GPU code expects)."""
+    import tensorflow as tf
+    inc = Path(tf.sysconfig.get_include()) / 'third_party' / 'gpus' / 'cuda' / 'include'
+    return [f'-I{inc}'] if (inc / 'cuda_runtime.h').exists() else []
 
 
 def build_cuda(out_dir: Path, verbose: bool = False) -> Path:
@@ -137,10 +151,12 @@ def build_cuda(out_dir: Path, verbose: bool = False) -> Path:
         for src in GPU_WRAPPER_SOURCES:
             obj = Path(tmp) / (src + '.o')
             _run([cxx, '-c', '-O2', '-fPIC', '-w', '-DGOOGLE_CUDA=1', *cflags, f'-I{SRC_DIR}',
-                  f'-I{home / "include"}', str(SRC_DIR / src), '-o', str(obj)], verbose)
+                  *(_tf_cuda_include() or [f'-I{home / "include"}']), str(SRC_DIR / src), '-o', str(obj)], verbose)
             objs.append(str(obj))
         lib = Path(tmp) / CUDA_LIB
-        _run([cxx, '-shared', '-fPIC', *objs, '-o', str(lib), f'-L{home / "lib64"}', '-lcudart', *lflags], verbose)
+        libdir = home / 'lib64' if (home / 'lib64').exists() else home / 'lib'
+        _run([cxx, '-shared', '-fPIC', *objs, '-o', str(lib), f'-L{libdir}', f'-Wl,-rpath,{libdir}', '-lcudart',
+              *lflags], verbose)
         os.replace(lib, out_dir / CUDA_LIB)
     return out_dir / CUDA_LIB
 
