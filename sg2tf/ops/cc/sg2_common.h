@@ -6,7 +6,7 @@
 #if defined(__CUDACC__)
 #define SG2_HD __host__ __device__ __forceinline__
 #else
-#define SG2_HD inline
+#define SG2_HD inline __attribute__((always_inline))
 #endif
 
 namespace sg2 {
