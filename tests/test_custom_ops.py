@@ -168,3 +168,24 @@ def test_parity_with_custom_ops(loaded, fixture, key):
     import test_parity
     with ops.default_impl('custom'):
         test_parity.test_reference_array(loaded, fixture, key)
+
+
+def test_auto_falls_back_with_one_warning_when_build_fails(tmp_path):
+    """A failed build never breaks the package: 'auto' warns once (with the reason) and uses the pure-TF ops."""
+    import os
+    import subprocess
+    import sys
+    code = ('import warnings, numpy as np, sg2tf\n'
+            'from sg2tf import ops\n'
+            'with warnings.catch_warnings(record=True) as w:\n'
+            '    warnings.simplefilter("always")\n'
+            '    for _ in range(3):\n'
+            '        y = ops.bias_act(np.ones([2, 3], np.float32), None, act="lrelu", impl="auto")\n'
+            'msgs = [str(m.message) for m in w if "custom ops unavailable" in str(m.message)]\n'
+            'assert len(msgs) == 1, msgs\n'
+            'assert "no C++ compiler" in msgs[0], msgs[0]\n'
+            'print("OK", float(y.numpy()[0, 0]))\n')
+    env = {**os.environ, 'SG2TF_OPS_CACHE': str(tmp_path), 'CXX': '', 'PATH': str(tmp_path),
+           'SG2TF_OPS_IMPL': 'auto'}
+    res = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and 'OK' in res.stdout, res.stderr[-2000:]

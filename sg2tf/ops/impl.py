@@ -1,6 +1,8 @@
 """Which implementation the ops use: 'auto', 'custom' (compiled ops) or 'ref' (pure TensorFlow).
 
-The module default comes from `$SG2TF_OPS_IMPL` (default 'auto') and can be changed with `set_default_impl`;
+The module default comes from `$SG2TF_OPS_IMPL` (default 'ref': on the project's CPU machine the pure-TF path
+inside `tf.function` is the fastest measured, see benchmarks/generate.py, and the CUDA kernels have not yet
+been run on a GPU) and can be changed with `set_default_impl`;
 an op's `impl=` argument other than 'auto' overrides it. 'auto' uses the custom ops if their library loads
 (building it into the per-user cache on first use), otherwise the pure-TF path with a one-time warning saying
 why; it also picks 'ref' inside XLA-compiled functions (custom ops have no XLA kernels).
@@ -12,10 +14,10 @@ import os
 import warnings
 
 IMPLS = ('auto', 'custom', 'ref')
-_default = os.environ.get('SG2TF_OPS_IMPL', 'auto').strip().lower() or 'auto'
+_default = os.environ.get('SG2TF_OPS_IMPL', 'ref').strip().lower() or 'ref'
 if _default not in IMPLS:
-    warnings.warn(f'SG2TF_OPS_IMPL={_default!r} is not one of {IMPLS}; using auto', stacklevel=1)
-    _default = 'auto'
+    warnings.warn(f'SG2TF_OPS_IMPL={_default!r} is not one of {IMPLS}; using ref', stacklevel=1)
+    _default = 'ref'
 _warned = False
 
 
