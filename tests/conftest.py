@@ -2,6 +2,9 @@ import json
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# The suite exercises the pure-TF ops unless SG2TF_OPS_IMPL says otherwise (e.g. SG2TF_OPS_IMPL=custom to run
+# everything on the compiled ops); tests/test_custom_ops.py covers the custom ops explicitly either way.
+os.environ.setdefault('SG2TF_OPS_IMPL', 'ref')
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -3,9 +3,10 @@
 Each op has a pure-TensorFlow reference path (always available, differentiable to any order, XLA friendly)
 behind one function signature, so a faster implementation (a custom op) can slot in via `impl=`.
 """
+from sg2tf.ops.impl import IMPLS, default_impl, get_default_impl, set_default_impl
 from sg2tf.ops.bias_act import ACTIVATIONS, bias_act
 from sg2tf.ops.upfirdn2d import (conv_downsample_2d, downsample_2d, setup_filter, upfirdn2d, upsample_2d,
                                  upsample_conv_2d)
 
-__all__ = ['ACTIVATIONS', 'bias_act', 'setup_filter', 'upfirdn2d', 'upsample_2d', 'downsample_2d',
+__all__ = ['IMPLS', 'set_default_impl', 'get_default_impl', 'default_impl', 'ACTIVATIONS', 'bias_act', 'setup_filter', 'upfirdn2d', 'upsample_2d', 'downsample_2d',
            'upsample_conv_2d', 'conv_downsample_2d']

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from sg2tf.ops.impl import resolve
+
 
 class Activation(NamedTuple):
     func: object          # callable(x, alpha) -> tensor
@@ -33,13 +35,20 @@ def bias_act(x: tf.Tensor, b: tf.Tensor | None = None, act: str = 'linear', alph
 
     `alpha` and `gain` default to the activation's NVIDIA defaults (lrelu: 0.2 and sqrt(2)).
     """
-    del impl  # only the reference implementation exists in this module
     if act not in ACTIVATIONS:
         raise ValueError(f'bias_act: unknown activation {act!r}; expected one of {sorted(ACTIVATIONS)}')
     spec = ACTIVATIONS[act]
     alpha = spec.default_alpha if alpha is None else float(alpha)
     gain = spec.default_gain if gain is None else float(gain)
     x = tf.convert_to_tensor(x)
+    if resolve(impl) == 'custom':
+        rank = x.shape.rank
+        if x.dtype == tf.float32 and rank is not None and rank >= 1 and axis % rank == rank - 1:
+            from sg2tf.ops import custom
+            return custom.bias_act(x, b, act, alpha, gain, clamp)
+        if impl == 'custom':
+            raise ValueError(f'bias_act impl="custom" needs float32 x with the bias on the last axis; got {x.dtype}, '
+                             f'axis {axis} of rank {rank}')
     if b is not None:
         b = tf.cast(b, x.dtype)
         rank = x.shape.rank

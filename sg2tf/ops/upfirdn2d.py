@@ -11,7 +11,11 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from sg2tf.ops.impl import resolve
+
 Padding = int | Sequence[int]
+# Pure-TF upsampling uses a transposed conv (no zero MACs) up to this many channels.
+POLYPHASE_MAX_CHANNELS = 4
 
 
 def setup_filter(k: Sequence[float] | np.ndarray | None, normalize: bool = True) -> np.ndarray:
@@ -44,12 +48,17 @@ def _parse_padding(padding: Padding) -> tuple[int, int, int, int]:
 def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: Padding = 0,
               flip_filter: bool = False, gain: float = 1.0, impl: str = 'auto') -> tf.Tensor:
     """Resample `x` [N, H, W, C] with the 2-D FIR filter `f` [fh, fw] (see module docstring)."""
-    del impl  # only the reference implementation exists in this module
     x = tf.convert_to_tensor(x)
     f = np.asarray(f, dtype=np.float32)
     if f.ndim != 2:
         raise ValueError(f'upfirdn2d: filter must be 2-D, got shape {f.shape}')
     px0, px1, py0, py1 = _parse_padding(padding)
+    if resolve(impl) == 'custom':
+        if x.dtype == tf.float32 and x.shape.rank == 4 and None not in x.shape[1:]:
+            from sg2tf.ops import custom
+            return custom.upfirdn2d(x, f, up, down, (px0, px1, py0, py1), flip_filter, gain)
+        if impl == 'custom':
+            raise ValueError(f'upfirdn2d impl="custom" needs float32 NHWC with static H, W, C; got {x.dtype} {x.shape}')
     channels = x.shape[-1]
     if channels is None:
         raise ValueError('upfirdn2d: the channel dimension must be static')
@@ -57,6 +66,9 @@ def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: 
     h, w = x.shape[1], x.shape[2]
     if h is None or w is None:
         h, w = tf.shape(x)[1], tf.shape(x)[2]
+
+    if up > 1 and down == 1 and channels <= POLYPHASE_MAX_CHANNELS and isinstance(h, int) and isinstance(w, int):
+        return _upsample_transposed(x, f, up, (px0, px1, py0, py1), flip_filter, gain)
 
     # 1. Upsample by inserting zeros after every sample.
     if up > 1:
@@ -75,6 +87,31 @@ def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: 
         f = f[::-1, ::-1]
     kernel = np.tile((f * gain)[:, :, None, None], [1, 1, channels, 1]).astype(np.float32)
     return tf.nn.depthwise_conv2d(x, tf.constant(kernel, dtype=x.dtype), [1, down, down, 1], 'VALID')
+
+
+def _upsample_transposed(x: tf.Tensor, f: np.ndarray, up: int, pad: tuple[int, int, int, int], flip_filter: bool,
+                         gain: float) -> tf.Tensor:
+    """Upsampling without multiplying zeros: a stride-`up` transposed conv with the per-channel filter, cropped.
+
+    conv2d_transpose gives out[j] = sum_i x[i] K[j - i*up] (length (H-1)*up + fh) with K the true-convolution
+    kernel, and upfirdn2d's y[o] = out[o + fh - 1 - pad0]. The kernel is dense over channels (diagonal), so this
+    is used only for few channels (the RGB skip path), where it beats zero insertion + depthwise conv by ~5x.
+    """
+    n, h, w, c = tf.shape(x)[0], x.shape[1], x.shape[2], x.shape[-1]
+    fh, fw = f.shape
+    px0, px1, py0, py1 = pad
+    k = (f[::-1, ::-1] if flip_filter else f) * gain
+    kernel = (k[:, :, None, None] * np.eye(c, dtype=np.float32)[None, None]).astype(np.float32)
+    full_h, full_w = (h - 1) * up + fh, (w - 1) * up + fw
+    y = tf.nn.conv2d_transpose(x, tf.constant(kernel, x.dtype), tf.stack([n, full_h, full_w, c]), up, 'VALID')
+    out_h, out_w = (h * up + py0 + py1 - fh) + 1, (w * up + px0 + px1 - fw) + 1
+    y0, x0 = fh - 1 - py0, fw - 1 - px0
+    # Zero-extend where the crop window leaves the transposed conv's support, then crop.
+    ext = [max(-y0, 0), max(y0 + out_h - full_h, 0), max(-x0, 0), max(x0 + out_w - full_w, 0)]
+    if any(ext):
+        y = tf.pad(y, [[0, 0], ext[:2], ext[2:], [0, 0]])
+    y0, x0 = y0 + ext[0], x0 + ext[2]
+    return y[:, y0:y0 + out_h, x0:x0 + out_w, :]
 
 
 def upsample_2d(x: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0, impl: str = 'auto'):
