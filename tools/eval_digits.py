@@ -62,8 +62,14 @@ def main(argv=None) -> int:
     ref['nn_distance'] = digit_scores(reals[:half][:args.num], reals[half:], clf)['nn_distance']
     print(f'{"network":<60} {"confidence":>10} {"nn_distance":>12}')
     print(f'{"(real digits)":<60} {ref["confidence"]:>10.3f} {ref["nn_distance"]:>12.3f}')
+    from legacy import NetworkPickleError
     for path in args.network:
-        s = digit_scores(generator_images(load_generator(path), args.num), reals, clf)
+        try:
+            G = load_generator(path)
+        except (NetworkPickleError, OSError, ValueError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+        s = digit_scores(generator_images(G, args.num), reals, clf)
         print(f'{path:<60} {s["confidence"]:>10.3f} {s["nn_distance"]:>12.3f}')
     return 0
 

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-DEFAULT_NETWORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'networks', 'f32.pkl')
+DEFAULT_NETWORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'networks', 'digits32.pkl')
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -66,7 +66,7 @@ def make_grid(images: list[np.ndarray]) -> np.ndarray:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--network', default=DEFAULT_NETWORK, help='NVIDIA pickle or .keras (default: shipped f32)')
+    ap.add_argument('--network', default=DEFAULT_NETWORK, help='NVIDIA pickle or .keras (default: the shipped digits network)')
     ap.add_argument('--seeds', type=parse_seeds, default=parse_seeds('0-7'), help="e.g. '0-7' or '1,5,9'")
     ap.add_argument('--trunc', type=float, default=0.5, help='truncation psi (NVIDIA default 0.5; 1 = off)')
     ap.add_argument('--trunc-cutoff', type=int, default=None, help='truncate only W layers < cutoff')
