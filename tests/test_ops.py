@@ -100,3 +100,20 @@ def test_fused_modconv_equals_nonfused(up, demodulate):
     b = modulated_conv2d(x, w, s, demodulate=demodulate, up=up, resample_filter=f, fused=True).numpy()
     assert a.shape == b.shape == (3, 6 * up, 6 * up, 7)
     assert rel_err(b, a) <= 1e-5
+
+
+@pytest.mark.parametrize('batch', [2, 10])
+def test_modconv_paths_agree_for_small_and_large_batches(batch):
+    """Static batches <= PER_SAMPLE_MODCONV_MAX_BATCH modulate the kernels per sample, larger ones scale the
+    activations; both must equal the fused (grouped-conv) computation."""
+    from sg2tf import layers
+    assert (batch <= layers.PER_SAMPLE_MODCONV_MAX_BATCH) == (batch == 2)
+    rnd = np.random.RandomState(4)
+    x = rnd.randn(batch, 5, 5, 4).astype(np.float32)
+    w = (rnd.randn(3, 3, 4, 6) / 6).astype(np.float32)
+    s = (rnd.randn(batch, 4) + 1).astype(np.float32)
+    f = ops.setup_filter([1, 3, 3, 1])
+    for up in (1, 2):
+        a = modulated_conv2d(x, w, s, up=up, resample_filter=f, fused=False).numpy()
+        b = modulated_conv2d(x, w, s, up=up, resample_filter=f, fused=True).numpy()
+        assert rel_err(a, b) <= 1e-5
