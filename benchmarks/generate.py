@@ -15,17 +15,11 @@ import resource
 import subprocess
 import sys
 import time
+from _machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-        return next(line.split(':', 1)[1].strip() for line in out.splitlines() if line.startswith('Model name'))
-    except Exception:  # noqa: BLE001
-        return 'unknown'
 
 
 def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int) -> dict:

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from _machine import cpu_model, peak_rss_mib  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-        return next(line.split(':', 1)[1].strip() for line in out.splitlines() if line.startswith('Model name'))
-    except Exception:
-        return 'unknown'
 
 
 def main() -> int:

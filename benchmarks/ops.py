@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
@@ -20,14 +19,8 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sg2tf import ops  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-        return next(line.split(':', 1)[1].strip() for line in out.splitlines() if line.startswith('Model name'))
-    except Exception:  # noqa: BLE001
-        return 'unknown'
 
 
 def nf(res: int) -> int:

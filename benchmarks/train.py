@@ -9,18 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from _machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def cpu_model() -> str:
-    out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-    return next((ln.split(':', 1)[1].strip() for ln in out.splitlines() if ln.startswith('Model name')), 'unknown')
 
 
 def main() -> int:

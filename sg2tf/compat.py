@@ -6,7 +6,6 @@ Inputs and outputs here follow NVIDIA's conventions: NumPy arrays, images NCHW, 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from sg2tf import nvnames
 

@@ -28,7 +28,7 @@ def main(data_dir, out, steps):
     strategy = make_strategy('auto')
     chief = is_chief()
     cfg = dataclasses.replace(CONFIGS['f'], **TINY)
-    run_dir = os.path.join(os.path.dirname(out), 'run' if chief else f'run-worker')
+    run_dir = os.path.join(os.path.dirname(out), 'run' if chief else 'run-worker')
     trainer = Trainer(run_dir, TFRecordDataset(data_dir, max_label_size='full'), cfg, seed=5, strategy=strategy,
                       is_chief=chief)
     trainer.train(1.0, snapshot_kimg=1.0, max_steps=int(steps), log=lambda s: None)

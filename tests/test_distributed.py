@@ -56,6 +56,4 @@ def test_two_workers_match_one_process(tmp_path):
     assert sorted(a.files) == sorted(b.files)
     worst = max((rel_err(b[k], a[k]), k) for k in a.files if k != 'replicas' and np.any(a[k]))
     assert worst[0] <= 1e-4, f'largest difference: {worst[1]} ({worst[0]:.2e})'
-    # And training really changed the weights (the comparison is not vacuous).
-    from sg2tf.training.loop import CONFIGS  # noqa: F401
-    assert float(a['pl_mean']) != 0.0
+    assert float(a['pl_mean']) != 0.0  # the path-length step ran (the comparison is not vacuous)

@@ -251,7 +251,7 @@ class Trainer:
             save_image_grid(self.fakes(grid[0] * grid[1]), os.path.join(self.outdir, 'fakes_init.png'), grid)
             self.save_snapshot()
         t_start = t_tick = time.time()
-        tick_nimg, last_ckpt, last_snap = start_nimg, start_nimg, start_nimg
+        tick_nimg, last_ckpt = start_nimg, start_nimg
         sums: dict[str, list] = {}
         steps_done = 0
         while int(self.cur_nimg.numpy()) < total_kimg * 1000 and (max_steps is None or steps_done < max_steps):
