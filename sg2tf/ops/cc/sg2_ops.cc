@@ -150,12 +150,7 @@ void RunRows(const sg2::UpFirDnParams& p, const Tables& t, const float* xp, floa
 class Upfirdn2dCpuOp : public OpKernel {
  public:
   explicit Upfirdn2dCpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("up", &up_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("down", &down_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("flip_filter", &flip_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("gain", &gain_));
-    OP_REQUIRES(ctx, pad_.size() == 4, errors::InvalidArgument("upfirdn2d: padding must have 4 entries"));
+    OP_REQUIRES_OK(ctx, sg2::ReadUpfirdnAttrs(ctx, &a_));
   }
   // (filters are limited to 64 rows by the CPU kernel's row table)
 
@@ -163,7 +158,7 @@ class Upfirdn2dCpuOp : public OpKernel {
     const Tensor& x = ctx->input(0);
     const Tensor& f = ctx->input(1);
     sg2::UpFirDnParams p;
-    OP_REQUIRES_OK(ctx, sg2::UpfirdnParamsFrom(x, f, up_, down_, pad_, flip_, gain_, &p));
+    OP_REQUIRES_OK(ctx, sg2::UpfirdnParamsFrom(x, f, a_.up, a_.down, a_.pad, a_.flip, a_.gain, &p));
     OP_REQUIRES(ctx, p.fh <= 64, errors::InvalidArgument("upfirdn2d: filters taller than 64 taps are not supported"));
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.out_h, p.out_w, p.c}), &y));
@@ -201,10 +196,7 @@ class Upfirdn2dCpuOp : public OpKernel {
   }
 
  private:
-  int up_, down_;
-  std::vector<int> pad_;
-  bool flip_;
-  float gain_;
+  sg2::UpfirdnAttrs a_;
 };
 
 
@@ -261,13 +253,7 @@ BiasActFn PickBiasAct(const sg2::BiasActParams& p) {
 class BiasActCpuOp : public OpKernel {
  public:
   explicit BiasActCpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("act", &p_.act));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("alpha", &p_.alpha));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("gain", &p_.gain));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("clamp", &p_.clamp));
-    p_.order = 0;
-    if (ctx->HasAttr("order")) OP_REQUIRES_OK(ctx, ctx->GetAttr("order", &p_.order));
-    OP_REQUIRES_OK(ctx, sg2::CheckBiasActAttrs(p_));
+    OP_REQUIRES_OK(ctx, sg2::ReadBiasActAttrs(ctx, &p_));
   }
 
   void Compute(OpKernelContext* ctx) override {

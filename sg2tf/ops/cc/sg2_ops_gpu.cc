@@ -18,18 +18,14 @@ void* StreamOf(OpKernelContext* ctx) { return (void*)ctx->eigen_device<Eigen::Gp
 class Upfirdn2dGpuOp : public OpKernel {
  public:
   explicit Upfirdn2dGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("up", &up_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("down", &down_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &pad_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("flip_filter", &flip_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("gain", &gain_));
+    OP_REQUIRES_OK(ctx, sg2::ReadUpfirdnAttrs(ctx, &a_));
   }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& x = ctx->input(0);
     const Tensor& f = ctx->input(1);
     sg2::UpFirDnParams p;
-    OP_REQUIRES_OK(ctx, sg2::UpfirdnParamsFrom(x, f, up_, down_, pad_, flip_, gain_, &p));
+    OP_REQUIRES_OK(ctx, sg2::UpfirdnParamsFrom(x, f, a_.up, a_.down, a_.pad, a_.flip, a_.gain, &p));
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.n, p.out_h, p.out_w, p.c}), &y));
     int err = sg2::LaunchUpfirdn2d(p, x.flat<float>().data(), f.flat<float>().data(), y->flat<float>().data(),
@@ -38,22 +34,13 @@ class Upfirdn2dGpuOp : public OpKernel {
   }
 
  private:
-  int up_, down_;
-  std::vector<int> pad_;
-  bool flip_;
-  float gain_;
+  sg2::UpfirdnAttrs a_;
 };
 
 class BiasActGpuOp : public OpKernel {
  public:
   explicit BiasActGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("act", &p_.act));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("alpha", &p_.alpha));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("gain", &p_.gain));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("clamp", &p_.clamp));
-    p_.order = 0;
-    if (ctx->HasAttr("order")) OP_REQUIRES_OK(ctx, ctx->GetAttr("order", &p_.order));
-    OP_REQUIRES_OK(ctx, sg2::CheckBiasActAttrs(p_));
+    OP_REQUIRES_OK(ctx, sg2::ReadBiasActAttrs(ctx, &p_));
   }
 
   void Compute(OpKernelContext* ctx) override {

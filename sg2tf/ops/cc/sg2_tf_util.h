@@ -24,11 +24,39 @@ inline tensorflow::Status UpfirdnParamsFrom(const tensorflow::Tensor& x, const t
   return tensorflow::OkStatus();
 }
 
+// Attributes of Sg2Upfirdn2d, read once per kernel construction (CPU and GPU kernels alike).
+struct UpfirdnAttrs {
+  int up = 1, down = 1;
+  std::vector<int> pad;
+  bool flip = false;
+  float gain = 1.0f;
+};
+
+inline tensorflow::Status ReadUpfirdnAttrs(tensorflow::OpKernelConstruction* ctx, UpfirdnAttrs* a) {
+  TF_RETURN_IF_ERROR(ctx->GetAttr("up", &a->up));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("down", &a->down));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("padding", &a->pad));
+  if (a->pad.size() != 4) return tensorflow::errors::InvalidArgument("upfirdn2d: padding must have 4 entries");
+  TF_RETURN_IF_ERROR(ctx->GetAttr("flip_filter", &a->flip));
+  return ctx->GetAttr("gain", &a->gain);
+}
+
 inline tensorflow::Status CheckBiasActAttrs(const BiasActParams& p) {
   namespace errors = tensorflow::errors;
   if (p.act < kLinear || p.act > kSwish) return errors::InvalidArgument("bias_act: unknown activation code");
   if (p.order > 2) return errors::InvalidArgument("bias_act: derivative order must be <= 2");
   return tensorflow::OkStatus();
+}
+
+// Attributes of Sg2BiasAct / Sg2BiasActGrad (the grad op also has `order`), checked.
+inline tensorflow::Status ReadBiasActAttrs(tensorflow::OpKernelConstruction* ctx, BiasActParams* p) {
+  TF_RETURN_IF_ERROR(ctx->GetAttr("act", &p->act));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("alpha", &p->alpha));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("gain", &p->gain));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("clamp", &p->clamp));
+  p->order = 0;
+  if (ctx->HasAttr("order")) TF_RETURN_IF_ERROR(ctx->GetAttr("order", &p->order));
+  return CheckBiasActAttrs(*p);
 }
 
 // dy may be null (forward op). Fills size and channels.
