@@ -6,9 +6,11 @@ import os as _os
 # The BFC allocator keeps and reuses them. Only a default: set TF_CPU_ALLOCATOR_USE_BFC=false to opt out; it
 # takes effect only if TensorFlow has not allocated CPU memory yet (import sg2tf first).
 _os.environ.setdefault('TF_CPU_ALLOCATOR_USE_BFC', 'true')
+# sg2tf.nvidia first: its readers import the networks, whose dnnlib API (compat) imports sg2tf.nvidia.names.
+from sg2tf.nvidia import NetworkPickleError, load_network_pkl, save_network_pkl
 from sg2tf.images import convert_images_to_uint8
 from sg2tf.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork, truncate
 
 __version__ = '0.1.0'
 __all__ = ['Generator', 'Discriminator', 'MappingNetwork', 'SynthesisNetwork', 'truncate',
-           'convert_images_to_uint8', '__version__']
+           'convert_images_to_uint8', 'load_network_pkl', 'save_network_pkl', 'NetworkPickleError', '__version__']

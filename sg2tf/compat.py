@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sg2tf import nvnames
+from sg2tf.nvidia import names as nvnames
 
 
 class _EasyDict(dict):
@@ -56,11 +56,9 @@ class _VarsMixin:
 
     def _resolve(self, name: str) -> str:
         table = self._nv_vars()
-        if name in table:
-            return name
-        for key, nv_scope in (('mapping', 'G_mapping'), ('synthesis', 'G_synthesis')):  # `G.vars` style names
-            if name.startswith(nv_scope + '/') and f'{key}/{name[len(nv_scope) + 1:]}' in table:
-                return f'{key}/{name[len(nv_scope) + 1:]}'
+        for candidate in (name, nvnames.unscoped_name(name)):  # `G.vars` style scoped names too
+            if candidate in table:
+                return candidate
         raise KeyError(f'{self.name}: no variable named {name!r}; known: {", ".join(table)}')
 
     @property
@@ -81,8 +79,8 @@ class _VarsMixin:
         var = self._nv_vars()[name]
         value = nvnames.to_keras_layout(name, value)
         if tuple(value.shape) != tuple(var.shape):
-            raise ValueError(f'{self.name}/{name}: expected shape {nvnames.to_nvidia_layout(name, np.zeros(var.shape)).shape}, '
-                             f'got {np.shape(value)}')
+            raise ValueError(f'{self.name}/{name}: expected shape {list(nvnames.nvidia_shape(name, var.shape))}, '
+                             f'got {list(np.shape(value))}')
         var.assign(value)
 
 

@@ -8,8 +8,8 @@ import pytest
 
 import legacy
 from legacy import NetworkPickleError
-from legacy.unpickler import NetworkStub, restricted_load
-from legacy.writer import save_network_pkl
+from sg2tf.nvidia.unpickler import NetworkStub, restricted_load
+from sg2tf.nvidia import save_network_pkl
 from conftest import DATA
 
 
@@ -31,7 +31,7 @@ def _evil_pickles(marker):
     yield 'subprocess.Popen', pickle.dumps(_Evil(subprocess.Popen, ['touch', marker]))
     yield 'subprocess.call', pickle.dumps(_Evil(subprocess.call, ['touch', marker]))
     # Hidden inside an otherwise well-formed NVIDIA state, as a variable value and as protocol 0 text.
-    from legacy.writer import _NvidiaPickler
+    from sg2tf.nvidia.writer import NvidiaPickler as _NvidiaPickler
     buf = io.BytesIO()
     _NvidiaPickler(buf, protocol=4).dump((NetworkStub({'version': 4, 'name': 'G',
                                                        'variables': [('x', _Evil(os.system, cmd))]}),))
@@ -78,7 +78,7 @@ def test_empty_truncated_random_and_foreign(tmp_path):
 
 def _rewrite(tmp_path, edit, fixture='f32'):
     """Load the fixture's raw states, edit them, write them back in NVIDIA's format."""
-    from legacy.writer import _NvidiaPickler
+    from sg2tf.nvidia.writer import NvidiaPickler as _NvidiaPickler
     states = restricted_load(os.path.join(DATA, f'{fixture}.pkl'))
     edit(*states)
     path = tmp_path / 'edited.pkl'

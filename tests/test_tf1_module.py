@@ -1,4 +1,4 @@
-"""sg2tf's clean-room TF1 build module (legacy/tf1_networks.py.txt) run the way NVIDIA's dnnlib runs a pickle's
+"""sg2tf's clean-room TF1 build module (sg2tf/nvidia/tf1_networks.py.txt) run the way NVIDIA's dnnlib runs a pickle's
 `build_module_src`: TF1 graph mode (`tf.compat.v1`, v2 behaviour disabled) in a subprocess, with the minimal
 dnnlib mock of tests/mock_dnnlib. Variables (names, shapes, trainable flags, creation order) must equal the
 fixture pickles written by NVIDIA's code, and outputs must match the fixtures' reference arrays."""
@@ -12,8 +12,8 @@ import pytest
 
 import legacy
 from conftest import DATA, FIXTURES
-from legacy.unpickler import restricted_load
-from legacy.writer import BUILD_MODULE_SRC, TF1_MODULE_PATH
+from sg2tf.nvidia.unpickler import restricted_load
+from sg2tf.nvidia.writer import BUILD_MODULE_SRC, TF1_MODULE_PATH
 
 RUNNER = os.path.join(os.path.dirname(__file__), 'tf1_module_runner.py')
 TOL = 1e-4  # ||a - b|| / ||b||

@@ -31,8 +31,8 @@ tf1.disable_v2_behavior()
 
 
 def _load_unpickler():
-    """legacy/unpickler.py alone (importing the `legacy` package would pull in Keras)."""
-    path = os.path.join(HERE, '..', 'legacy', 'unpickler.py')
+    """sg2tf/nvidia/unpickler.py alone (importing the `sg2tf` package would pull in Keras)."""
+    path = os.path.join(HERE, '..', 'sg2tf', 'nvidia', 'unpickler.py')
     spec = importlib.util.spec_from_file_location('_sg2tf_unpickler', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -168,7 +168,7 @@ class Trainer:
     def _state_module(self) -> tf.Module:
         """Every variable of the run under an explicit name. (tf.train.Checkpoint does not see the variables of
         Keras 3 sub-models through a model object, so they are listed one by one.)"""
-        from sg2tf import nvnames
+        from sg2tf.nvidia import names as nvnames
         state = tf.Module(name='training_state')
         table = {}
         for key, net in (('G', self.G), ('D', self.D), ('Gs', self.Gs)):
@@ -193,7 +193,7 @@ class Trainer:
         self.manager.save(checkpoint_number=int(self.step.numpy()))
 
     def save_snapshot(self) -> str:
-        from legacy.writer import save_network_pkl
+        from sg2tf.nvidia import save_network_pkl
         kimg = int(self.cur_nimg.numpy()) // 1000
         path = os.path.join(self.outdir, f'network-snapshot-{kimg:06d}.pkl')
         save_network_pkl(path, self.G, self.D, self.Gs)

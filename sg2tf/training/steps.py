@@ -15,7 +15,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sg2tf import nvnames
 from sg2tf.training.loss import GeneratorInputs, StyleGAN2Loss, update_dlatent_avg
 
 
@@ -42,11 +41,6 @@ def update_ema(Gs, G, beta) -> None:
             s.assign(g + (s - g) * tf.cast(beta, s.dtype))
         else:
             s.assign(g)
-
-
-def nvidia_trainable_name(name: str) -> str:
-    """sg2tf name -> the name NVIDIA's `Network.trainables` uses (`mapping/x` -> `G_mapping/x`)."""
-    return f'G_{name}' if name.split('/')[0] in nvnames.COMPONENTS else name
 
 
 def _replica():

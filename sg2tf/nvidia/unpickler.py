@@ -1,7 +1,8 @@
 """A restricted unpickler for NVIDIA's TF1 network pickles: nothing from the file is ever executed.
 
-Only the globals that real NVIDIA pickles reference are resolved (SPEC 1.3); `dnnlib.tflib.network.Network`
-becomes an inert stub that keeps its state dict (its `build_module_src` is never run).
+Only the globals that real NVIDIA pickles reference are resolved (dnnlib's `Network` and `EasyDict`, NumPy's
+array reconstruction); `dnnlib.tflib.network.Network` becomes an inert stub that keeps its state dict (its
+`build_module_src` is never run).
 """
 from __future__ import annotations
 
