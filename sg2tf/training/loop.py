@@ -7,6 +7,7 @@ continues with the draws it would have made.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from sg2tf import arch
+from sg2tf.fileio import atomic_open, atomic_write
 from sg2tf.networks import Discriminator, Generator
 from sg2tf.training.loss import GeneratorInputs, StyleGAN2Loss
 from sg2tf.training.steps import StyleGAN2Steps, ema_beta, lazy_adam
@@ -24,7 +26,7 @@ from sg2tf.training.steps import StyleGAN2Steps, ema_beta, lazy_adam
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Hyperparameters; defaults are NVIDIA's config-f (`run_training.py`, SPEC 4.4)."""
+    """Hyperparameters; defaults are NVIDIA's config-f (NVIDIA run_training.py, training/training_loop.py)."""
     fmap_base: int = 16 << 10
     fmap_max: int = 512
     latent_size: int = 512
@@ -75,30 +77,51 @@ class TrainingDiverged(RuntimeError):
     """A loss or penalty became NaN/Inf; the message names the step and the term."""
 
 
-def _seed(seed: int, step: int, stream: int) -> tf.Tensor:
-    return tf.constant([seed, step * 64 + stream], tf.int64)
+class Stream(enum.IntEnum):
+    """The random streams of one training step. Each draw is keyed by (seed, step * STREAMS_PER_STEP + stream),
+    so streams never share a key; a generator pass's draws use GENERATOR_DRAWS sub-streams from its base."""
+    G_MAIN_LABELS = 0
+    PL_LABELS = 2
+    PL_NOISE = 4
+    G_MAIN = 8
+    G_REG = 24
+    D_MAIN = 40
 
 
-def draw_generator_inputs(G, n: int, labels: tf.Tensor, seed: int, step: int, stream: int) -> GeneratorInputs:
+STREAMS_PER_STEP = 64
+# Sub-streams of one generator pass, offsets from its Stream (values kept from the first release: resumable runs).
+GENERATOR_DRAWS = {'latents': 0, 'style_mix_latents2': 1, 'style_mix_uniform': 2, 'style_mix_cutoff_draw': 3,
+                   'noise': 5}
+
+
+def step_seed(seed: int, step: int, stream: int) -> tf.Tensor:
+    """The stateless-RNG seed of one stream at one step."""
+    if not 0 <= stream < STREAMS_PER_STEP:
+        raise ValueError(f'random stream {stream} outside [0, {STREAMS_PER_STEP})')
+    return tf.constant([seed, step * STREAMS_PER_STEP + stream], tf.int64)
+
+
+def draw_generator_inputs(G, n: int, labels: tf.Tensor, seed: int, step: int, stream: Stream) -> GeneratorInputs:
     """Stateless draws for one training-mode G pass of the global minibatch (n samples)."""
     num_ws = arch.num_layers(G.resolution)
-    s = lambda k: _seed(seed, step, stream * 8 + k)  # noqa: E731
-    noise_seeds = tf.random.experimental.stateless_split(s(5), num_ws - 1)
+    s = {what: step_seed(seed, step, stream + k) for what, k in GENERATOR_DRAWS.items()}
+    noise_seeds = tf.random.experimental.stateless_split(s['noise'], num_ws - 1)
     return GeneratorInputs(
-        latents=tf.random.stateless_normal([n, G.latent_size], s(0)),
+        latents=tf.random.stateless_normal([n, G.latent_size], s['latents']),
         labels=tf.cast(labels, tf.float32),
-        style_mix_latents2=tf.random.stateless_normal([n, G.latent_size], s(1)),
-        style_mix_uniform=tf.random.stateless_uniform([], s(2)),
-        style_mix_cutoff_draw=tf.random.stateless_uniform([], s(3), 1, num_ws, dtype=tf.int32),
+        style_mix_latents2=tf.random.stateless_normal([n, G.latent_size], s['style_mix_latents2']),
+        style_mix_uniform=tf.random.stateless_uniform([], s['style_mix_uniform']),
+        style_mix_cutoff_draw=tf.random.stateless_uniform([], s['style_mix_cutoff_draw'], 1, num_ws,
+                                                          dtype=tf.int32),
         noise=[tf.random.stateless_normal([n, arch.noise_resolution(k), arch.noise_resolution(k), 1], noise_seeds[k])
                for k in range(num_ws - 1)])
 
 
-def random_labels(all_labels: np.ndarray, n: int, seed: int, step: int, stream: int) -> tf.Tensor:
+def random_labels(all_labels: np.ndarray, n: int, seed: int, step: int, stream: Stream) -> tf.Tensor:
     """Uniformly random rows of the dataset's label array (`[n, 0]` when unconditional)."""
     if all_labels.shape[1] == 0:
         return tf.zeros([n, 0], tf.float32)
-    idx = tf.random.stateless_uniform([n], _seed(seed, step, stream), 0, len(all_labels), dtype=tf.int32)
+    idx = tf.random.stateless_uniform([n], step_seed(seed, step, stream), 0, len(all_labels), dtype=tf.int32)
     return tf.gather(tf.constant(all_labels, tf.float32), idx)
 
 
@@ -109,9 +132,8 @@ def save_image_grid(images_nhwc: np.ndarray, path: str, grid: tuple[int, int]) -
     n, h, w, c = images_nhwc.shape
     img = np.rint((images_nhwc[:gw * gh] + 1) * 127.5).clip(0, 255).astype(np.uint8)
     img = img.reshape(gh, gw, h, w, c).transpose(0, 2, 1, 3, 4).reshape(gh * h, gw * w, c)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    Image.fromarray(img[:, :, 0] if c == 1 else img).save(tmp, format='PNG')
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        Image.fromarray(img[:, :, 0] if c == 1 else img).save(tmp, format='PNG')
 
 
 class Trainer:
@@ -147,8 +169,7 @@ class Trainer:
                 for key, net in (('G', self.G), ('D', self.D), ('Gs', self.Gs)):
                     net.set_weights(init_networks[key].get_weights())
             self.loss = StyleGAN2Loss(self.G, self.D, r1_gamma=config.r1_gamma, pl_weight=config.pl_weight,
-                                      pl_batch_shrink=config.pl_batch_shrink, G_reg_interval=config.G_reg_interval,
-                                      D_reg_interval=config.D_reg_interval)
+                                      G_reg_interval=config.G_reg_interval, D_reg_interval=config.D_reg_interval)
             self.G_opt = lazy_adam(config.learning_rate, config.beta1, config.beta2, config.epsilon,
                                    config.G_reg_interval, 'G_opt')
             self.D_opt = lazy_adam(config.learning_rate, config.beta1, config.beta2, config.epsilon,
@@ -204,17 +225,18 @@ class Trainer:
         cfg, step, B = self.cfg, int(self.step.numpy()), self.cfg.batch_size
         all_labels = self.data.labels
         stats = {}
-        g_in = draw_generator_inputs(self.G, B, random_labels(all_labels, B, self.seed, step, 0), self.seed, step, 1)
+        g_in = draw_generator_inputs(self.G, B, random_labels(all_labels, B, self.seed, step, Stream.G_MAIN_LABELS),
+                                     self.seed, step, Stream.G_MAIN)
         stats.update(self.steps.G_main_step(g_in))
         if step % cfg.G_reg_interval == 0 and cfg.pl_weight > 0:
             n = B // cfg.pl_batch_shrink
-            pl_in = draw_generator_inputs(self.G, n, random_labels(all_labels, n, self.seed, step, 2), self.seed,
-                                          step, 3)
+            pl_in = draw_generator_inputs(self.G, n, random_labels(all_labels, n, self.seed, step, Stream.PL_LABELS),
+                                          self.seed, step, Stream.G_REG)
             pl_noise = tf.random.stateless_normal([n, self.G.resolution, self.G.resolution, self.G.num_channels],
-                                                  _seed(self.seed, step, 4))
+                                                  step_seed(self.seed, step, Stream.PL_NOISE))
             stats.update(self.steps.G_reg_step(pl_in, pl_noise))
         beta = ema_beta(B, cfg.ema_kimg, cfg.ema_rampup, int(self.cur_nimg.numpy()))
-        d_in = draw_generator_inputs(self.G, B, real_labels, self.seed, step, 5)
+        d_in = draw_generator_inputs(self.G, B, real_labels, self.seed, step, Stream.D_MAIN)
         stats.update(self.steps.D_main_step(d_in, reals, real_labels, tf.constant(beta, tf.float32)))
         if step % cfg.D_reg_interval == 0 and cfg.r1_gamma > 0:
             stats.update(self.steps.D_reg_step(reals, real_labels))
@@ -285,7 +307,5 @@ class Trainer:
 
 
 def write_options(outdir: str, **options) -> None:
-    tmp = os.path.join(outdir, f'.training_options.json.tmp-{os.getpid()}')
-    with open(tmp, 'w') as f:
+    with atomic_open(os.path.join(outdir, 'training_options.json'), 'w') as f:
         json.dump(options, f, indent=2, default=str)
-    os.replace(tmp, os.path.join(outdir, 'training_options.json'))

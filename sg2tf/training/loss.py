@@ -1,8 +1,8 @@
 """StyleGAN2 training objectives (NVIDIA `G_logistic_ns_pathreg`, `D_logistic_r1`) with explicit randomness.
 
 Every random draw of a training pass is an input (`GeneratorInputs`, `pl_noise`), so the computation can be
-fed NVIDIA's recorded draws and compared with the original bit for bit up to float32 round-off; the training
-loop draws them with `sample_generator_inputs`. Images are channels-last (NHWC) throughout.
+fed NVIDIA's recorded draws and compared with the original up to float32 round-off; the training loop draws
+them with stateless seeds (`sg2tf.training.loop.draw_generator_inputs`). Images are channels-last (NHWC).
 """
 from __future__ import annotations
 
@@ -15,25 +15,13 @@ from sg2tf import arch
 
 
 class GeneratorInputs(NamedTuple):
-    """All inputs of one training-mode generator pass (SPEC 3.4, fixtures' `inputs/<pass>/*`)."""
+    """All inputs of one training-mode generator pass (NVIDIA G_main in training mode; the fixtures' `inputs/<pass>/*`)."""
     latents: tf.Tensor               # [n, latent_size]
     labels: tf.Tensor                # [n, label_size]
     style_mix_latents2: tf.Tensor    # [n, latent_size]
     style_mix_uniform: tf.Tensor     # scalar float32 u ~ U[0, 1): mixing iff u < style_mixing_prob
     style_mix_cutoff_draw: tf.Tensor  # scalar int32 ~ UniformInt[1, num_layers)
     noise: list                      # per conv layer k: [n, H_k, W_k, 1]
-
-
-def sample_generator_inputs(G, n: int, labels: tf.Tensor, rng: tf.random.Generator) -> GeneratorInputs:
-    """Fresh draws for one training-mode G pass of n samples with the given labels."""
-    num_ws = arch.num_layers(G.resolution)
-    return GeneratorInputs(
-        latents=rng.normal([n, G.latent_size]),
-        labels=tf.cast(labels, tf.float32),
-        style_mix_latents2=rng.normal([n, G.latent_size]),
-        style_mix_uniform=rng.uniform([]),
-        style_mix_cutoff_draw=rng.uniform([], 1, num_ws, dtype=tf.int32),
-        noise=[rng.normal([n, arch.noise_resolution(k), arch.noise_resolution(k), 1]) for k in range(num_ws - 1)])
 
 
 def mixed_dlatents(G, inputs: GeneratorInputs):
@@ -74,11 +62,10 @@ class StyleGAN2Loss(tf.Module):
     """
 
     def __init__(self, G, D, r1_gamma: float = 10.0, pl_weight: float = 2.0, pl_decay: float = 0.01,
-                 pl_batch_shrink: int = 2, G_reg_interval: int = 4, D_reg_interval: int = 16):
+                 G_reg_interval: int = 4, D_reg_interval: int = 16):
         super().__init__(name='loss')
         self.G, self.D = G, D
         self.r1_gamma, self.pl_weight, self.pl_decay = float(r1_gamma), float(pl_weight), float(pl_decay)
-        self.pl_batch_shrink = int(pl_batch_shrink)
         self.G_reg_interval, self.D_reg_interval = int(G_reg_interval), int(D_reg_interval)
         self.pl_mean = tf.Variable(0.0, trainable=False, name='pl_mean',
                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)

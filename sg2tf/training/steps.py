@@ -1,4 +1,5 @@
-"""One StyleGAN2 training iteration in NVIDIA's order, on tf.GradientTape and tf.distribute (SPEC 4.2).
+"""One StyleGAN2 training iteration in NVIDIA's order, on tf.GradientTape and tf.distribute (NVIDIA
+training/training_loop.py, dnnlib/tflib/optimizer.py).
 
 G main step; G reg (path length) if due; Gs moving average + D main step; D reg (R1) if due. Each network has
 ONE Adam instance shared by its main and reg steps, with lazy-regularization hyperparameters
