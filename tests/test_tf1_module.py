@@ -13,7 +13,7 @@ import pytest
 import legacy
 from conftest import DATA, FIXTURES
 from sg2tf.nvidia.unpickler import restricted_load
-from sg2tf.nvidia.writer import BUILD_MODULE_SRC, TF1_MODULE_PATH
+from sg2tf.nvidia.stylegan2 import BUILD_MODULE_SRC, TF1_MODULE_PATH
 
 RUNNER = os.path.join(os.path.dirname(__file__), 'tf1_module_runner.py')
 TOL = 1e-4  # ||a - b|| / ||b||

@@ -2,6 +2,8 @@
 D_stylegan2): the static-kwargs tables, the readers (Network state -> Keras network) and the writers (back)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from sg2tf import arch
@@ -11,6 +13,18 @@ from sg2tf.nvidia.kwargs import KwargsTable
 from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub
 
 NAME = 'StyleGAN2 (config E/F)'
+
+# NVIDIA's TF1 `Network.__setstate__` execs `build_module_src` and calls `build_func_name` from it to rebuild the
+# graph. NVIDIA's networks_stylegan2.py cannot ship with sg2tf (licence), so by default the pickle carries sg2tf's
+# own clean-room TF1 module `tf1_networks.py.txt`: it defines G_main, G_mapping, G_synthesis_stylegan2 and
+# D_stylegan2 with NVIDIA's signatures, variable names, shapes and creation order and the same forward math, so
+# the pickle loads in NVIDIA's code unaided (checked by tests/test_tf1_module.py against outputs of NVIDIA's own
+# graphs). Users may still embed NVIDIA's module instead (`save_network_pkl(..., build_module_src=open(
+# 'training/networks_stylegan2.py').read())`, or `sg2tf-convert --nvidia-src`). Readers that never exec the
+# source (sg2tf, stylegan2-ada-pytorch's legacy.py) are unaffected.
+TF1_MODULE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tf1_networks.py.txt')
+with open(TF1_MODULE_PATH, encoding='utf-8') as _f:
+    BUILD_MODULE_SRC = _f.read()
 
 # NVIDIA's defaults, grouped by the sg2tf argument they fill, in the order NVIDIA's scripts pass them.
 _SHAPE = {'num_channels': 3, 'resolution': 1024, 'label_size': 0}       # from the dataset, always passed
@@ -86,7 +100,8 @@ def _own_variables(model) -> list:
     return [(n, tfstate.variable_value(n, v)) for n, v in names.nvidia_variables(model).items()]
 
 
-def write_generator(G: Generator, name: str, src: str) -> NetworkStub:
+def write_generator(G: Generator, name: str, src: str | None = None) -> NetworkStub:
+    src = BUILD_MODULE_SRC if src is None else src
     cfg = G.get_config()
     values = {**{k: cfg[k] for k in _GENERATOR_ARGS}, **cfg['mapping_kwargs'], **cfg['synthesis_kwargs']}
     kwargs = G_MAIN.write(values, G.nvidia_static_kwargs)
@@ -105,19 +120,22 @@ def write_generator(G: Generator, name: str, src: str) -> NetworkStub:
     return tfstate.make_state(name, G_MAIN.build_func, kwargs, own, src, components)
 
 
-def write_discriminator(D: Discriminator, name: str, src: str) -> NetworkStub:
+def write_discriminator(D: Discriminator, name: str, src: str | None = None) -> NetworkStub:
+    src = BUILD_MODULE_SRC if src is None else src
     cfg = D.get_config()
     kwargs = D_STYLEGAN2.write({k: cfg[k] for k in D_STYLEGAN2.defaults}, D.nvidia_static_kwargs)
     return tfstate.make_state(name, D_STYLEGAN2.build_func, kwargs, _own_variables(D), src)
 
 
-def write_synthesis(S: SynthesisNetwork, name: str, src: str) -> NetworkStub:
+def write_synthesis(S: SynthesisNetwork, name: str, src: str | None = None) -> NetworkStub:
+    src = BUILD_MODULE_SRC if src is None else src
     cfg = S.get_config()
     kwargs = G_SYNTHESIS.write({k: cfg[k] for k in _SYNTHESIS_NET_ARGS})
     return tfstate.make_state(name, G_SYNTHESIS.build_func, kwargs, _own_variables(S), src)
 
 
-def write_mapping(M: MappingNetwork, name: str, src: str) -> NetworkStub:
+def write_mapping(M: MappingNetwork, name: str, src: str | None = None) -> NetworkStub:
+    src = BUILD_MODULE_SRC if src is None else src
     cfg = M.get_config()
     kwargs = G_MAPPING.write({k: cfg[k] for k in _MAPPING_NET_ARGS})
     return tfstate.make_state(name, G_MAPPING.build_func, kwargs, _own_variables(M), src)

@@ -15,18 +15,6 @@ from sg2tf.fileio import atomic_open
 from sg2tf.nvidia import registry
 from sg2tf.nvidia.unpickler import NetworkStub, _multiarray
 
-# NVIDIA's TF1 `Network.__setstate__` execs `build_module_src` and calls `build_func_name` from it to rebuild the
-# graph. NVIDIA's networks_stylegan2.py cannot ship with sg2tf (licence), so by default the pickle carries sg2tf's
-# own clean-room TF1 module `tf1_networks.py.txt`: it defines G_main, G_mapping, G_synthesis_stylegan2 and
-# D_stylegan2 with NVIDIA's signatures, variable names, shapes and creation order and the same forward math, so
-# the pickle loads in NVIDIA's code unaided (checked by tests/test_tf1_module.py against outputs of NVIDIA's own
-# graphs). Users may still embed NVIDIA's module instead (`save_network_pkl(..., build_module_src=open(
-# 'training/networks_stylegan2.py').read())`, or `sg2tf-convert --nvidia-src`). Readers that never exec the
-# source (sg2tf, stylegan2-ada-pytorch's legacy.py) are unaffected.
-TF1_MODULE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tf1_networks.py.txt')
-with open(TF1_MODULE_PATH, encoding='utf-8') as _f:
-    BUILD_MODULE_SRC = _f.read()
-
 _GLOBAL_NAMES = {
     id(NetworkStub): ('dnnlib.tflib.network', 'Network'),
     id(_multiarray._reconstruct): ('numpy.core.multiarray', '_reconstruct'),
@@ -56,10 +44,10 @@ class NvidiaPickler(pickle._Pickler):
 def network_state(model, name: str | None = None, build_module_src: str | None = None) -> NetworkStub:
     """The NVIDIA `Network` state of an sg2tf network (Generator, Discriminator, or a G component).
 
-    `build_module_src`: the module text stored for NVIDIA's code to exec (default: sg2tf's TF1 module above).
+    `build_module_src`: the module text stored for NVIDIA's code to exec (default: the family's own, e.g.
+    `stylegan2.BUILD_MODULE_SRC`, sg2tf's clean-room TF1 module).
     """
-    src = BUILD_MODULE_SRC if build_module_src is None else build_module_src
-    return registry.writer(model)(model, name or model.name, src)
+    return registry.writer(model)(model, name or model.name, build_module_src)
 
 
 def save_network_pkl(path: str | os.PathLike, G=None, D=None, Gs=None, protocol: int = 4,
@@ -67,7 +55,8 @@ def save_network_pkl(path: str | os.PathLike, G=None, D=None, Gs=None, protocol:
     """Write `(G, D, Gs)` as an NVIDIA snapshot pickle (or one network if only `G` is given), atomically.
 
     `build_module_src`: module text for NVIDIA's code to exec, e.g. the user's own copy of NVIDIA's
-    `training/networks_stylegan2.py`; default sg2tf's clean-room TF1 module (see `BUILD_MODULE_SRC`).
+    `training/networks_stylegan2.py`; default each family's own (sg2tf's clean-room TF1 module for StyleGAN2,
+    `stylegan2.BUILD_MODULE_SRC`).
     """
     src = build_module_src
     if D is None and Gs is None:
