@@ -65,7 +65,8 @@ def atomic_write(target: str | os.PathLike, directory: bool = False, overwrite: 
 
     `directory=True`: the temporary path is an (empty) directory to fill, and an existing target directory is
     replaced (moved aside, the new one renamed in, the old one removed). The temporary file keeps the target's
-    extension. On any exception the temporary is removed and the exception propagates.
+    extension. With `overwrite=False` the refusal checks run again before the rename. On any exception the
+    temporary is removed and the exception propagates.
     """
     target = check_output(target, overwrite=overwrite, directory=directory)
     parent, base = os.path.split(target)
@@ -79,6 +80,8 @@ def atomic_write(target: str | os.PathLike, directory: bool = False, overwrite: 
         raise OutputError(f'{target}: cannot write to {parent} ({e.strerror or e})') from None
     try:
         yield tmp
+        if not overwrite:  # something may have appeared at `target` while the temporary was written
+            check_output(target, overwrite=False, directory=directory)
         if directory:
             os.chmod(tmp, 0o755)
             _replace_dir(tmp, target)

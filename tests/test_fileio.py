@@ -53,3 +53,14 @@ def test_refusals_are_one_line(tmp_path):
             with atomic_write(**kwargs):
                 pass
         assert '\n' not in str(e.value)
+
+
+def test_no_overwrite_rechecked_before_rename(tmp_path):
+    """overwrite=False: a target that appears while the temporary is written is kept, not replaced."""
+    target = tmp_path / 'd'
+    with pytest.raises(OutputError, match='not empty'):
+        with atomic_write(target, directory=True, overwrite=False) as tmp:
+            open(os.path.join(tmp, 'new'), 'w').close()
+            target.mkdir()
+            (target / 'theirs').write_text('')
+    assert os.listdir(target) == ['theirs'] and os.listdir(tmp_path) == ['d']
