@@ -1,23 +1,28 @@
-"""NVIDIA's multi-resolution TFRecord datasets (SPEC 5): writing, reading, and the data path into D (SPEC 4.3).
+"""NVIDIA's multi-resolution TFRecord datasets: making them, reading them, and the data path into D.
 
-On disk, a dataset is a directory `D/` holding `D/<basename(D)>-rXX.tfrecords` for every level from the full
-resolution `2**XX` down to 4x4 (uncompressed; each record a `tf.train.Example` with `shape` = int64 `[C, H, W]`
-and `data` = the uint8 CHW image bytes) and optionally `D/<basename(D)>-rxx.labels` (`np.save` of float32
-`[num_images, label_size]`, rows in record order).
+Mirrors NVIDIA's `dataset_tool.py` (TFRecordExporter, create_from_images) for writing and `training/dataset.py`
+(TFRecordDataset) for reading. On disk, a dataset is a directory `D/` holding `D/<basename(D)>-rXX.tfrecords`
+for every level from the full resolution `2**XX` down to 4x4 (uncompressed; each record a `tf.train.Example`
+with `shape` = int64 `[C, H, W]` and `data` = the uint8 CHW image bytes) and optionally
+`D/<basename(D)>-rxx.labels` (`np.save` of float32 `[num_images, label_size]`, rows in record order).
 """
 from __future__ import annotations
 
 import glob
+import io
+import json
 import math
 import os
-import shutil
-import tempfile
+import zipfile
 
 import numpy as np
 import tensorflow as tf
 
+from sg2tf.fileio import OutputError, atomic_write
+
 __all__ = ['DatasetError', 'TFRecordDataset', 'DatasetExporter', 'make_levels', 'shuffled_order',
-           'convert_reals_from_uint8', 'random_mirror']
+           'convert_reals_from_uint8', 'random_mirror', 'create_from_arrays', 'create_from_source',
+           'create_sklearn_digits', 'sklearn_digits', 'load_labels', 'IMAGE_EXTENSIONS']
 
 SHUFFLE_SEED = 123  # NVIDIA's dataset_tool shuffles with np.random.RandomState(123)
 
@@ -73,8 +78,10 @@ def _example(level: np.ndarray) -> bytes:
 
 
 class DatasetExporter:
-    """Writes a dataset directory atomically: everything goes to a temporary sibling directory that is renamed
-    to `dest` by `close()`; on error (or `abort()`, or leaving a `with` block by an exception) it is deleted.
+    """Writes a dataset directory, as NVIDIA's dataset_tool.py: TFRecordExporter, atomically.
+
+    Everything goes to a temporary sibling directory (`sg2tf.fileio.atomic_write`) that `close()` renames to
+    `dest`; on error (or `abort()`, or leaving a `with` block by an exception) it is deleted.
 
         with DatasetExporter(dest, num_images) as ex:
             for img in images_chw_uint8: ex.add_image(img)
@@ -95,7 +102,12 @@ class DatasetExporter:
             raise DatasetError(f'parent directory of {dest} does not exist')
         self.expected_images = expected_images
         self.overwrite = overwrite
-        self.tmp = tempfile.mkdtemp(prefix=f'.{self.name}.tmp-', dir=parent)
+        self._output = atomic_write(self.dest, directory=True, overwrite=overwrite)
+        try:
+            self.tmp = self._output.__enter__()
+        except OutputError as e:
+            raise DatasetError(str(e)) from None
+        self._pending = True  # the temporary directory exists and is neither renamed nor removed yet
         self.shape: tuple[int, int, int] | None = None
         self.num_images = 0
         self._writers: list[tf.io.TFRecordWriter] = []
@@ -144,7 +156,9 @@ class DatasetExporter:
     def abort(self):
         """Delete the temporary directory; `dest` is left as it was."""
         self._close_writers()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._pending:
+            self._pending = False
+            self._output.__exit__(DatasetError, DatasetError('export aborted'), None)  # removes the temporary
 
     def close(self):
         """Check the image count, then move the finished dataset into place."""
@@ -152,18 +166,15 @@ class DatasetExporter:
             self._close_writers()
             if self.num_images != self.expected_images:
                 raise DatasetError(f'got {self.num_images} images, expected {self.expected_images}')
-            old = None
-            if os.path.isdir(self.dest):
-                if os.listdir(self.dest) and not self.overwrite:
-                    raise DatasetError(f'destination {self.dest} already exists')
-                old = tempfile.mkdtemp(prefix=f'.{self.name}.old-', dir=os.path.dirname(self.dest))
-                os.rename(self.dest, os.path.join(old, 'd'))
-            os.rename(self.tmp, self.dest)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             self.abort()
             raise
+        if self._pending:
+            self._pending = False
+            try:
+                self._output.__exit__(None, None, None)  # rename; on failure the temporary is removed
+            except OutputError as e:
+                raise DatasetError(str(e)) from None
 
     def __enter__(self) -> 'DatasetExporter':
         return self
@@ -174,6 +185,253 @@ class DatasetExporter:
         else:
             self.abort()
         return False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Making datasets from images, arrays and scikit-learn's digits (NVIDIA dataset_tool.py: create_from_images)
+
+
+IMAGE_EXTENSIONS = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.ppm', '.pgm', '.pbm', '.tif', '.tiff'}
+
+
+class _ImageSource:
+    """Sorted image names (relative, '/'-separated) of a folder or a zip, and a way to read each."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self._zip = None
+        if not os.path.exists(source):
+            raise DatasetError(f'source {source} does not exist')
+        if os.path.isdir(source):
+            names = []
+            for root, dirs, files in os.walk(source):
+                dirs[:] = [d for d in dirs if not d.startswith('.')]
+                for f in files:
+                    if not f.startswith('.') and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
+                        names.append(os.path.relpath(os.path.join(root, f), source).replace(os.sep, '/'))
+        elif zipfile.is_zipfile(source):
+            self._zip = zipfile.ZipFile(source)
+            names = [n for n in self._zip.namelist()
+                     if not n.endswith('/') and not n.startswith('__MACOSX/')
+                     and not os.path.basename(n).startswith('.')
+                     and os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS]
+        else:
+            raise DatasetError(f'source {source} is neither a directory nor a zip file')
+        self.names = sorted(names)
+        if not self.names:
+            raise DatasetError(f'no images ({", ".join(sorted(IMAGE_EXTENSIONS))}) in {source}')
+
+    def describe(self, name: str) -> str:
+        return f'{self.source}:{name}' if self._zip is not None else os.path.join(self.source, name)
+
+    def load(self, name: str):
+        """The image as a PIL image in mode 'L' or 'RGB' (alpha dropped)."""
+        from PIL import Image
+        try:
+            if self._zip is not None:
+                img = Image.open(io.BytesIO(self._zip.read(name)))
+            else:
+                img = Image.open(os.path.join(self.source, name))
+            img.load()
+        except Exception as e:  # noqa: BLE001 - PIL raises many types; the message names the file
+            raise DatasetError(f'cannot read image {self.describe(name)}: {_one_line(e)}') from None
+        if img.mode in ('L', 'RGB'):
+            return img
+        if img.mode in ('1', 'LA', 'La'):
+            return img.convert('L')
+        if img.mode in ('RGBA', 'RGBa', 'RGBX', 'P', 'PA', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
+            return img.convert('RGB')
+        raise DatasetError(f'image {self.describe(name)} has unsupported mode {img.mode} '
+                           f'(8-bit grayscale or colour images only)')
+
+    def close(self):
+        if self._zip is not None:
+            self._zip.close()
+
+
+def _to_chw(img, describe: str, center_crop: bool, resize: int | None) -> np.ndarray:
+    from PIL import Image
+    w, h = img.size
+    if center_crop and w != h:
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        img = img.crop((left, top, left + s, top + s))
+    if resize is not None and img.size != (resize, resize):
+        img = img.resize((resize, resize), Image.Resampling.LANCZOS)
+    w, h = img.size
+    if w != h:
+        raise DatasetError(f'image {describe} is {w}x{h}, not square: pass --center-crop or --resize N')
+    if w < 4 or w & (w - 1):
+        raise DatasetError(f'image {describe} is {w}x{h}, not a power of two >= 4: pass --resize N')
+    arr = np.asarray(img, np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _labels_array(values, n: int, what: str) -> np.ndarray:
+    """Class indices (ints) -> one-hot float32; label vectors -> float32 [n, label_size]."""
+    try:
+        arr = np.asarray(values)
+    except ValueError:
+        arr = np.asarray(None, object)
+    if arr.dtype == object:
+        raise DatasetError(f'{what}: labels must all be class indices or all vectors of one length')
+    if arr.shape[:1] != (n,):
+        raise DatasetError(f'{what}: {arr.shape[0] if arr.ndim else 0} labels for {n} images')
+    if arr.ndim == 1 and (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        arr = arr.astype(np.int64)
+        if arr.min() < 0:
+            raise DatasetError(f'{what}: negative class index {arr.min()}')
+        return np.eye(int(arr.max()) + 1, dtype=np.float32)[arr]
+    if arr.ndim == 1 and np.issubdtype(arr.dtype, np.number):
+        return arr.astype(np.float32)[:, None]
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        raise DatasetError(f'{what}: labels must be class indices [n] or vectors [n, label_size], got '
+                           f'shape {list(arr.shape)} of {arr.dtype}')
+    return arr.astype(np.float32)
+
+
+def load_labels(path: str, names: list[str]) -> np.ndarray:
+    """Labels for `names` (sorted source order) from `.npy` or `.json`, as float32 `[len(names), label_size]`.
+
+    `.npy`: 1-D integer class indices (stored one-hot) or 2-D label vectors. `.json`: a list in sorted source
+    order, an object `{relative path: label}`, or `{"labels": [[relative path, label], ...]}` (StyleGAN2-ADA's
+    dataset.json); a label is a class index or a list of numbers.
+    """
+    if not os.path.isfile(path):
+        raise DatasetError(f'labels file {path} does not exist')
+    try:
+        if path.endswith('.npy'):
+            return _labels_array(np.load(path, allow_pickle=False), len(names), path)
+        with open(path) as f:
+            data = json.load(f)
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as e:
+        raise DatasetError(f'cannot read labels {path}: {_one_line(e)}') from None
+    if isinstance(data, dict) and set(data) == {'labels'}:
+        data = data['labels']
+        if data is None:
+            raise DatasetError(f'{path}: "labels" is null')
+        if isinstance(data, list):
+            if not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in data):
+                raise DatasetError(f'{path}: "labels" must be a list of [relative path, label] pairs')
+            data = dict(data)
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise DatasetError(f'{path}: no label for {missing[0]} ({len(missing)} image(s) without a label)')
+        data = [data[n] for n in names]
+    if not isinstance(data, list):
+        raise DatasetError(f'{path}: expected a list, an object {{path: label}} or {{"labels": [...]}}')
+    return _labels_array(data, len(names), path)
+
+
+def _summary(dest: str) -> dict:
+    ds = TFRecordDataset(dest, max_label_size='full')
+    return dict(dest=dest, num_images=ds.num_images, resolution=ds.resolution, num_channels=ds.num_channels,
+                label_size=ds.label_size)
+
+
+def create_from_source(source: str, dest: str, labels: str | None = None, shuffle: bool = True,
+                       center_crop: bool = False, resize: int | None = None, overwrite: bool = False,
+                       progress: bool = False) -> dict:
+    """Folder or zip of images -> dataset at `dest`; returns a summary dict (num_images, resolution, ...).
+
+    As NVIDIA's dataset_tool.py: create_from_images: images in sorted path order (recursively), records in
+    NVIDIA's shuffled order unless `shuffle=False`; grayscale gives one channel, colour three (alpha dropped).
+    Also reads zips, crops/resizes on request and takes labels from `labels` (see `load_labels`).
+    """
+    if resize is not None and (resize < 4 or resize & (resize - 1)):
+        raise DatasetError(f'--resize {resize}: must be a power of two >= 4')
+    src = _ImageSource(source)
+    try:
+        names = src.names
+        label_array = load_labels(labels, names) if labels is not None else None
+        order = shuffled_order(len(names)) if shuffle else np.arange(len(names))
+        first = None
+        with DatasetExporter(dest, len(names), overwrite=overwrite) as ex:
+            for i, idx in enumerate(order):
+                name = names[idx]
+                chw = _to_chw(src.load(name), src.describe(name), center_crop, resize)
+                if first is None:
+                    first = (name, chw.shape)
+                elif chw.shape != first[1]:
+                    c, h, w = chw.shape
+                    c0, h0, w0 = first[1]
+                    raise DatasetError(
+                        f'image {src.describe(name)} is {w}x{h} with {c} channel(s), but '
+                        f'{src.describe(first[0])} is {w0}x{h0} with {c0}: all images must match '
+                        f'(--resize N makes the sizes equal)')
+                ex.add_image(chw)
+                if progress and (i + 1) % 1000 == 0:
+                    print(f'{i + 1}/{len(names)} images', flush=True)
+            if label_array is not None:
+                ex.add_labels(label_array[order])
+    finally:
+        src.close()
+    return _summary(dest)
+
+
+def create_from_arrays(images: np.ndarray, labels: np.ndarray | None, dest: str, shuffle: bool = True,
+                       layout: str | None = None, overwrite: bool = False) -> dict:
+    """uint8 images `[N, H, W]`, `[N, H, W, C]` or `[N, C, H, W]` (C = 1 or 3; `layout` 'NHWC'/'NCHW', default
+    detected) and labels (None, class indices `[N]` -> one-hot, or float `[N, label_size]`) -> dataset at `dest`.
+
+    With `shuffle`, records are in NVIDIA's shuffled order (record i = `images[shuffled_order(N)[i]]`).
+    """
+    images = np.asarray(images)
+    given = list(images.shape)
+    if images.dtype != np.uint8:
+        raise DatasetError(f'images must be uint8, got {images.dtype}')
+    if images.ndim == 3:
+        images = images[:, None]
+        layout = 'NCHW'
+    if images.ndim != 4:
+        raise DatasetError(f'images must be [N, H, W], [N, H, W, C] or [N, C, H, W], got shape '
+                           f'{list(images.shape)}')
+    if layout is None:
+        layout = 'NCHW' if images.shape[1] in (1, 3) and images.shape[3] not in (1, 3) else 'NHWC'
+    if layout == 'NHWC':
+        images = images.transpose(0, 3, 1, 2)
+    elif layout != 'NCHW':
+        raise DatasetError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
+    n, c, h, w = images.shape
+    if n == 0:
+        raise DatasetError('no images')
+    if c not in (1, 3) or h != w or h < 4 or h & (h - 1):
+        raise DatasetError(f'images must have 1 or 3 channels and a square power-of-two size >= 4, got shape '
+                           f'{given} ({layout})')
+    label_array = None if labels is None else _labels_array(labels, n, 'labels')
+    order = shuffled_order(n) if shuffle else np.arange(n)
+    with DatasetExporter(dest, n, overwrite=overwrite) as ex:
+        for idx in order:
+            ex.add_image(images[idx])
+        if label_array is not None:
+            ex.add_labels(label_array[order])
+    return _summary(dest)
+
+
+def sklearn_digits(resolution: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1797 8x8 digits as uint8 `[N, resolution, resolution]` (0..16 scaled to 0..255, then
+    bilinear resize with PIL) and their class indices `[N]`."""
+    from PIL import Image
+    if resolution < 4 or resolution & (resolution - 1):
+        raise DatasetError(f'--resolution {resolution}: must be a power of two >= 4')
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DatasetError('--source sklearn-digits needs scikit-learn (pip install scikit-learn)') from None
+    digits = load_digits()
+    small = np.rint(digits.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+    images = np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.Resampling.BILINEAR))
+                       for im in small])
+    return images, digits.target.astype(np.int64)
+
+
+def create_sklearn_digits(dest: str, resolution: int = 32, shuffle: bool = True, overwrite: bool = False) -> dict:
+    """scikit-learn's digits upscaled to `resolution` (one channel, one-hot labels of size 10) -> dataset."""
+    images, labels = sklearn_digits(resolution)
+    return create_from_arrays(images, labels, dest, shuffle=shuffle, overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -224,7 +482,7 @@ def _first_record_shape(path: str) -> list[int]:
 
 
 class TFRecordDataset:
-    """A dataset directory written by NVIDIA's dataset_tool (or `tools/dataset_tool.py`).
+    """A dataset directory written by NVIDIA's dataset_tool.py (or `sg2tf-dataset-tool`).
 
     Args:
         path: the dataset directory.
