@@ -4,16 +4,19 @@ setup(
     name='sg2tf',
     version='0.1.0',
     description="StyleGAN2 for TensorFlow 2 / Keras 3 that opens NVIDIA's original network pickles",
-    packages=find_packages(include=['sg2tf', 'sg2tf.*', 'legacy', 'legacy.*', 'tools', 'tools.*']),
-    package_data={'tools': ['networks/*.pkl'], 'legacy': ['tf1_networks.py.txt']},
+    # sg2tf and the `legacy` shim (NVIDIA's `import legacy; legacy.load_network_pkl`); tools/ is not installed.
+    packages=find_packages(include=['sg2tf', 'sg2tf.*', 'legacy', 'legacy.*']),
+    package_data={'sg2tf': ['assets/*.pkl',               # the shipped network (sg2tf-generate's default)
+                            'nvidia/tf1_networks.py.txt',  # the TF1 build module stored in written pickles
+                            'ops/cc/*']},                  # custom-op sources, compiled on first use
     python_requires='>=3.10',
     install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py', 'tensorboard'],
     extras_require={'test': ['pytest', 'scikit-learn'], 'digits': ['scikit-learn']},
     entry_points={'console_scripts': [
-        'sg2tf-generate=tools.generate:main',
-        'sg2tf-train=tools.train_keras:main',
-        'sg2tf-dataset-tool=tools.dataset_tool:main',
-        'sg2tf-export-savedmodel=tools.export_savedmodel:main',
-        'sg2tf-convert=tools.convert:main',
+        'sg2tf-generate=sg2tf.cli.generate:main',
+        'sg2tf-train=sg2tf.cli.train:main',
+        'sg2tf-dataset-tool=sg2tf.cli.dataset_tool:main',
+        'sg2tf-export-savedmodel=sg2tf.cli.export_savedmodel:main',
+        'sg2tf-convert=sg2tf.cli.convert:main',
     ]},
 )

@@ -28,7 +28,9 @@ def main() -> int:
     if path is None:
         path = os.path.join(tempfile.gettempdir(), 'sg2tf-config-f-1024-random.pkl')
         if not os.path.exists(path):
-            subprocess.run([sys.executable, '-m', 'tools.make_random_pkl', '--out', path], check=True)
+            script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools',
+                                  'make_random_pkl.py')
+            subprocess.run([sys.executable, script, '--out', path], check=True)
     import numpy as np
     import tensorflow as tf
     import legacy

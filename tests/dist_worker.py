@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from sg2tf import nvnames  # noqa: E402
 from sg2tf.training.dataset import TFRecordDataset  # noqa: E402
 from sg2tf.training.loop import CONFIGS, Trainer  # noqa: E402
-from tools.train_keras import is_chief, make_strategy  # noqa: E402
+from sg2tf.cli.train import is_chief, make_strategy  # noqa: E402
 
 # No minibatch-stddev: with it D's output depends on how the batch is split over replicas (as in NVIDIA's
 # multi-GPU training), so one process and two workers would compute different functions.

@@ -1,4 +1,4 @@
-"""NVIDIA-format datasets: tools/dataset_tool.py (writing) and sg2tf.training.dataset (reading, data path to D)."""
+"""NVIDIA-format datasets: sg2tf.training.dataset (writing, reading, data path to D) and sg2tf-dataset-tool."""
 import json
 import os
 import zipfile
@@ -9,8 +9,8 @@ import tensorflow as tf
 from PIL import Image
 
 from sg2tf.training import DatasetError, TFRecordDataset, convert_reals_from_uint8, make_levels, shuffled_order
-from tools import dataset_tool
-from tools.dataset_tool import create_from_arrays, create_from_source
+from sg2tf.cli import dataset_tool
+from sg2tf.training.dataset import create_from_arrays, create_from_source, sklearn_digits
 
 NVIDIA_ORDER_SEED = 123
 
@@ -350,7 +350,7 @@ def test_sklearn_digits(tmp_path):
     assert (ds.num_images, ds.resolution, ds.num_channels, ds.label_size) == (1797, 32, 1, 10)
     order = nvidia_order(1797)
     assert np.array_equal(ds.labels.argmax(1), load_digits().target[order])
-    images, _ = dataset_tool.sklearn_digits(32)
+    images, _ = sklearn_digits(32)
     got, _ = ds.read_all(max_images=5)
     assert np.array_equal(got[..., 0], images[order[:5]])
     assert got.max() > 200 and got.min() == 0

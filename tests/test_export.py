@@ -10,9 +10,9 @@ import pytest
 
 import sg2tf
 from conftest import DATA, FIXTURES, rel_err
-from tools import export_savedmodel as exp
-from tools import stock_ops
-from tools.netio import ToolError
+from sg2tf.cli import export_savedmodel as exp
+from sg2tf.cli import stock_ops
+from sg2tf.cli._common import ToolError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOL = 1e-5

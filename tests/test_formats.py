@@ -10,7 +10,7 @@ import legacy
 import sg2tf
 from conftest import DATA, FIXTURES
 from legacy.unpickler import RestrictedUnpickler, restricted_load
-from tools import convert
+from sg2tf.cli import convert
 
 STATE_KEYS = ['version', 'name', 'static_kwargs', 'components', 'build_module_src', 'build_func_name', 'variables']
 

@@ -1,11 +1,11 @@
-"""tools/generate.py on the network shipped in the repo."""
+"""sg2tf-generate (sg2tf/cli/generate.py) on the network shipped with sg2tf."""
 import os
 
 import numpy as np
 from PIL import Image
 
 import legacy
-from tools import generate
+from sg2tf.cli import generate
 from conftest import DATA
 
 
@@ -29,7 +29,7 @@ def test_shipped_network_makes_digits():
     """The shipped network was trained on sklearn's digits (README): its fakes are close to real digits."""
     pytest = __import__('pytest')
     pytest.importorskip('sklearn', reason='scikit-learn not installed: the digit metric needs it')
-    from tools.dataset_tool import sklearn_digits
+    from sg2tf.training.dataset import sklearn_digits
     from tools.eval_digits import digit_scores, generator_images
     G = generate.load_generator(generate.DEFAULT_NETWORK)
     reals, _ = sklearn_digits(32)

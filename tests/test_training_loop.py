@@ -1,4 +1,4 @@
-"""tools/train_keras.py end to end on a tiny network: snapshots, checkpoints, resume, NaN stop, SIGKILL safety."""
+"""sg2tf/cli/train.py end to end on a tiny network: snapshots, checkpoints, resume, NaN stop, SIGKILL safety."""
 import glob
 import json
 import os
@@ -14,7 +14,7 @@ import tensorflow as tf
 import legacy
 from sg2tf.training.dataset import DatasetExporter, TFRecordDataset
 from sg2tf.training.loop import CONFIGS, Trainer, TrainingDiverged
-from tools import train_keras
+from sg2tf.cli import train as train_keras
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(fmap_base=32, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2, mapping_fmaps=16,
@@ -101,7 +101,7 @@ def test_sigkill_then_resume(tmp_path, data_dir):
     env = dict(os.environ, PYTHONPATH=ROOT, SG2TF_TEST_TINY='1')
     cmd = [sys.executable, '-c', 'import sys, dataclasses; from sg2tf.training.loop import CONFIGS; '
            f'CONFIGS["tiny"] = dataclasses.replace(CONFIGS["f"], **{TINY!r}); '
-           'from tools.train_keras import main; sys.exit(main(sys.argv[1:]))',
+           'from sg2tf.cli.train import main; sys.exit(main(sys.argv[1:]))',
            '--data', data_dir, '--outdir', out, '--cfg', 'tiny', '--kimg', '10', '--snap', '0.004']
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt_dir = os.path.join(out, 'checkpoints')

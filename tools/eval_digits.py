@@ -1,12 +1,13 @@
 """How digit-like are a generator's images? Two numbers for networks trained on the sklearn digits dataset.
 
-    python -m tools.eval_digits --network runs/digits/network-snapshot-000100.pkl [--num 500]
+    python tools/eval_digits.py --network runs/digits/network-snapshot-000100.pkl [--num 500]
 
 - confidence: a logistic-regression digit classifier (trained on sklearn's 8x8 digits) is shown each fake,
   box-downsampled to 8x8; the mean of its top class probability. Higher = more digit-like.
 - nn_distance: mean distance from each fake (32x32, values in [0, 1]) to its nearest real digit, per pixel RMS.
   Lower = closer to the data.
 The same numbers for the real digits themselves are printed as the reference. Needs scikit-learn.
+A developer utility (used by tests/test_generate.py); not installed.
 """
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument('--network', nargs='+', required=True)
     ap.add_argument('--num', type=int, default=500)
     args = ap.parse_args(argv)
-    from tools.dataset_tool import sklearn_digits
-    from tools.generate import load_generator
+    from sg2tf.cli._common import ToolError, load_generator
+    from sg2tf.training.dataset import sklearn_digits
     reals, _ = sklearn_digits(32)
     clf = _classifier()
     ref = digit_scores(reals[:args.num], reals, clf)
@@ -62,11 +63,10 @@ def main(argv=None) -> int:
     ref['nn_distance'] = digit_scores(reals[:half][:args.num], reals[half:], clf)['nn_distance']
     print(f'{"network":<60} {"confidence":>10} {"nn_distance":>12}')
     print(f'{"(real digits)":<60} {ref["confidence"]:>10.3f} {ref["nn_distance"]:>12.3f}')
-    from legacy import NetworkPickleError
     for path in args.network:
         try:
             G = load_generator(path)
-        except (NetworkPickleError, OSError, ValueError) as e:
+        except ToolError as e:
             print(f'error: {e}', file=sys.stderr)
             return 1
         s = digit_scores(generator_images(G, args.num), reals, clf)

@@ -1,9 +1,10 @@
 """Write a StyleGAN2 (config E/F family) snapshot `(G, D, Gs)` with random weights in NVIDIA's pickle format.
 
-    python -m tools.make_random_pkl --out ffhq-config-f-random.pkl            # the real config-f 1024 layout
+    python tools/make_random_pkl.py --out ffhq-config-f-random.pkl            # the real config-f 1024 layout
 
 Weights follow NVIDIA's storage convention (N(0, 1/lrmul)); Gs is a copy of G and `dlatent_avg` the mean
 W of 1000 random z. Useful to test and benchmark at real sizes when NVIDIA's files cannot be downloaded.
+A developer utility (used by tests/test_architectures.py and benchmarks/load_generate.py); not installed.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import keras
-    from legacy.writer import save_network_pkl
+    from sg2tf.nvidia import save_network_pkl
     from sg2tf import Discriminator, Generator
 
     keras.utils.set_random_seed(args.seed)

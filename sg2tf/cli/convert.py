@@ -7,7 +7,7 @@
     sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py   # embed NVIDIA's module
 
 Written pickles load in NVIDIA's TF1 code as they are: by default they carry sg2tf's clean-room TF1 build
-module (legacy/tf1_networks.py.txt); `--nvidia-src` stores the given module text instead.
+module (sg2tf/nvidia/tf1_networks.py.txt); `--nvidia-src` stores the given module text instead.
 
 A `.weights.h5` file holds no architecture: load it with `model.load_weights()` into a network built from
 the same configuration (e.g. the `.keras` file or pickle it came from); it is not accepted as `--in`.
@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 
-from tools.netio import ToolError, atomic_output_file, load_any
+from sg2tf.cli._common import ToolError, atomic_output, load_any
 
 NETS = ('G', 'D', 'Gs')
 
@@ -65,10 +65,9 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
             if not isinstance(model, cls):
                 raise ToolError(f'{path}: holds a {type(model).__name__}, expected a {cls.__name__} '
                                 f'(order: G D Gs)')
-    tmp = atomic_output_file(out, overwrite)
-    try:
+    with atomic_output(out, overwrite=overwrite) as tmp:  # same extension: Keras picks the format by it
         if out_kind == '.pkl':
-            from legacy.writer import save_network_pkl
+            from sg2tf.nvidia import save_network_pkl
             if len(loaded) == 3:
                 save_network_pkl(tmp, *loaded, build_module_src=src)
                 what = '(G, D, Gs)'
@@ -87,10 +86,6 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
             else:
                 model.save_weights(tmp)
             what = model.name
-        os.replace(tmp, os.path.abspath(out))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return f'wrote {what} to {out}'
 
 

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from tools.netio import ToolError, atomic_output_dir, check_output_dir, load_generator
+from sg2tf.cli._common import ToolError, atomic_output, check_output, load_generator
 
 NOISE_MODES = ('const', 'random', 'none')
 _STOCK_OPS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stock_ops.py')
@@ -105,7 +105,8 @@ def build_archive(G, noise_mode: str = 'const', truncation_cutoff: int | None = 
 def check_stock_ops(saved_model_dir: str) -> None:
     """Fail unless every op in the SavedModel (graph and function library) is registered in stock TF.
 
-    Runs `tools/stock_ops.py` in a fresh, isolated interpreter that loads no custom op library.
+    Runs `sg2tf/cli/stock_ops.py` by path in a fresh, isolated interpreter (`python -I`, so not even sg2tf's
+    package is imported) that loads no custom op library.
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
     res = subprocess.run([sys.executable, '-I', _STOCK_OPS_SCRIPT, saved_model_dir], capture_output=True,
@@ -127,7 +128,7 @@ def export_savedmodel(G, out_dir: str, version: int = 1, noise_mode: str = 'cons
     if int(version) < 1:
         raise ToolError(f'version must be a positive integer, got {version}')
     archive = build_archive(G, noise_mode, truncation_cutoff)
-    with atomic_output_dir(out_dir, overwrite) as tmp:
+    with atomic_output(out_dir, directory=True, overwrite=overwrite) as tmp:
         path = os.path.join(tmp, str(int(version)))
         archive.write_out(path, verbose=False)
         check_stock_ops(path)
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
 
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     try:
-        check_output_dir(os.path.abspath(args.out), args.overwrite)  # fail fast, before loading the network
+        check_output(args.out, args.overwrite, directory=True)  # fail fast, before loading the network
         G = load_generator(args.network)
         path = export_savedmodel(G, args.out, args.version, args.noise_mode, args.trunc_cutoff, args.overwrite)
     except ToolError as e:

@@ -2,9 +2,10 @@
 
 Run as a script in a fresh process, so no custom op library (sg2tf's or anyone's) is loaded:
 
-    python -I tools/stock_ops.py EXPORT_DIR/1      # prints one op per line; exit 0 clean, 3 unknown ops found
+    python -I sg2tf/cli/stock_ops.py EXPORT_DIR/1      # one op per line; exit 0 clean, 3 unknown ops found
 
-This file imports nothing but TensorFlow; keep it that way.
+This file imports nothing but TensorFlow; keep it that way. It is run by file path (not `-m`, which would
+import the sg2tf package and its ops first) by sg2tf-export-savedmodel.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def unregistered_ops(saved_model_dir: str) -> list[str]:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print('usage: python -I tools/stock_ops.py SAVED_MODEL_DIR', file=sys.stderr)
+        print('usage: python -I sg2tf/cli/stock_ops.py SAVED_MODEL_DIR', file=sys.stderr)
         return 2
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     if 'sg2tf' in sys.modules:  # pragma: no cover - guards against misuse from a process with custom ops
