@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), 'data')
-FIXTURES = ('f32', 'e16cond')
+FIXTURES = ('f32', 'e16cond', 'origskip32', 'resorig32gray')  # StyleGAN2 E/F, every G and D architecture
 
 
 def rel_err(a, b) -> float:
