@@ -15,13 +15,46 @@ from sg2tf import arch
 
 
 class GeneratorInputs(NamedTuple):
-    """All inputs of one training-mode generator pass (NVIDIA G_main in training mode; the fixtures' `inputs/<pass>/*`)."""
+    """All inputs of one training-mode generator pass (NVIDIA G_main, is_training=True; fixtures' `inputs/<pass>/*`)."""
     latents: tf.Tensor               # [n, latent_size]
     labels: tf.Tensor                # [n, label_size]
     style_mix_latents2: tf.Tensor    # [n, latent_size]
     style_mix_uniform: tf.Tensor     # scalar float32 u ~ U[0, 1): mixing iff u < style_mixing_prob
     style_mix_cutoff_draw: tf.Tensor  # scalar int32 ~ UniformInt[1, num_layers)
     noise: list                      # per conv layer k: [n, H_k, W_k, 1]
+
+
+class GMainTerms(NamedTuple):
+    loss: tf.Tensor          # [n] softplus(-D(G(z)))
+    batch_avg: tf.Tensor     # [w_dim] batch mean of the unmixed w[:, 0], for dlatent_avg
+    images: tf.Tensor        # [n, H, W, C] the fakes
+    dlatents: tf.Tensor      # [n, num_ws, w_dim] after style mixing: what the synthesis consumed
+    scores: tf.Tensor        # [n, 1] D(fakes)
+
+
+class GRegTerms(NamedTuple):
+    reg: tf.Tensor           # [n] pl_weight * pl_penalty
+    pl_mean_new: tf.Tensor   # [] the path-length target after this pass (assign to pl_mean after the step)
+    pl_lengths: tf.Tensor    # [n]
+    batch_avg: tf.Tensor     # [w_dim]
+    images: tf.Tensor        # [n, H, W, C]
+    dlatents: tf.Tensor      # [n, num_ws, w_dim]
+    pl_grads: tf.Tensor      # [n, num_ws, w_dim] d sum(images * pl_noise / sqrt(H * W)) / d dlatents
+    pl_penalty: tf.Tensor    # [n] (pl_lengths - pl_mean_new)^2
+
+
+class DMainTerms(NamedTuple):
+    loss: tf.Tensor          # [n] softplus(D(fake)) + softplus(-D(real))
+    real_scores: tf.Tensor   # [n, 1]
+    fake_scores: tf.Tensor   # [n, 1]
+    batch_avg: tf.Tensor     # [w_dim]
+    fake_images: tf.Tensor   # [n, H, W, C]
+
+
+class DRegTerms(NamedTuple):
+    reg: tf.Tensor               # [n] (gamma / 2) * gradient_penalty
+    real_grads: tf.Tensor        # [n, H, W, C] d sum(D(reals)) / d reals
+    gradient_penalty: tf.Tensor  # [n] sum of real_grads^2 over H, W, C
 
 
 def mixed_dlatents(G, inputs: GeneratorInputs):
@@ -77,14 +110,14 @@ class StyleGAN2Loss(tf.Module):
             return x
         return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, x)
 
-    def G_main(self, inputs: GeneratorInputs):
-        """Non-saturating logistic loss `softplus(-D(G(z)))` -> (loss [n], batch_avg of w for dlatent_avg)."""
-        images, _, batch_avg = generator_training_pass(self.G, inputs)
+    def G_main(self, inputs: GeneratorInputs) -> GMainTerms:
+        """Non-saturating logistic loss `softplus(-D(G(z)))` (NVIDIA training/loss.py: G_logistic_ns)."""
+        images, ws, batch_avg = generator_training_pass(self.G, inputs)
         scores = self.D(images, inputs.labels)
-        return tf.nn.softplus(-scores)[:, 0], batch_avg
+        return GMainTerms(tf.nn.softplus(-scores)[:, 0], batch_avg, images, ws, scores)
 
-    def G_reg(self, inputs: GeneratorInputs, pl_noise: tf.Tensor):
-        """Path-length penalty on a separate pass: -> (reg [n], pl_mean_new, pl_lengths, batch_avg).
+    def G_reg(self, inputs: GeneratorInputs, pl_noise: tf.Tensor) -> GRegTerms:
+        """Path-length penalty on a separate pass (NVIDIA training/loss.py: G_logistic_ns_pathreg).
 
         `pl_noise` is the raw N(0, 1) draw shaped like the images; it is divided by sqrt(H * W) here.
         `pl_mean_new` is not stop-gradiented (as in NVIDIA's graph); assign it to `pl_mean` after the step.
@@ -100,26 +133,25 @@ class StyleGAN2Loss(tf.Module):
         pl_lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(pl_grads), axis=2), axis=1))
         mean_length = self.cross_replica_mean(tf.reduce_mean(pl_lengths))
         pl_mean_new = self.pl_mean + np.float32(self.pl_decay) * (mean_length - self.pl_mean)
-        reg = tf.square(pl_lengths - pl_mean_new) * np.float32(self.pl_weight)
-        return reg, pl_mean_new, pl_lengths, batch_avg
+        pl_penalty = tf.square(pl_lengths - pl_mean_new)
+        return GRegTerms(pl_penalty * np.float32(self.pl_weight), pl_mean_new, pl_lengths, batch_avg, images, ws,
+                         pl_grads, pl_penalty)
 
-    def D_main(self, inputs: GeneratorInputs, reals: tf.Tensor, real_labels: tf.Tensor):
-        """Logistic loss `softplus(D(fake)) + softplus(-D(real))`; fakes use the real labels (SG2).
-
-        -> (loss [n], real_scores, fake_scores, batch_avg). Fakes and reals are two separate D calls.
-        """
+    def D_main(self, inputs: GeneratorInputs, reals: tf.Tensor, real_labels: tf.Tensor) -> DMainTerms:
+        """Logistic loss `softplus(D(fake)) + softplus(-D(real))` (NVIDIA training/loss.py: D_logistic_r1);
+        fakes use the real labels; fakes and reals are two separate D calls."""
         fakes, _, batch_avg = generator_training_pass(self.G, inputs._replace(labels=real_labels))
         fake_scores = self.D(tf.stop_gradient(fakes), real_labels)
         real_scores = self.D(reals, real_labels)
         loss = tf.nn.softplus(fake_scores)[:, 0] + tf.nn.softplus(-real_scores)[:, 0]
-        return loss, real_scores, fake_scores, batch_avg
+        return DMainTerms(loss, real_scores, fake_scores, batch_avg, fakes)
 
-    def D_reg(self, reals: tf.Tensor, real_labels: tf.Tensor):
-        """R1: `(gamma / 2) * sum((d sum(D(reals)) / d reals)^2)` -> (reg [n], real_grads)."""
+    def D_reg(self, reals: tf.Tensor, real_labels: tf.Tensor) -> DRegTerms:
+        """R1: `(gamma / 2) * sum((d sum(D(reals)) / d reals)^2)` (NVIDIA training/loss.py: D_logistic_r1)."""
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(reals)
             scores = self.D(reals, real_labels)
             total = tf.reduce_sum(scores)
         real_grads = tape.gradient(total, reals)
         penalty = tf.reduce_sum(tf.square(real_grads), axis=[1, 2, 3])
-        return penalty * np.float32(self.r1_gamma * 0.5), real_grads
+        return DRegTerms(penalty * np.float32(self.r1_gamma * 0.5), real_grads, penalty)

@@ -95,10 +95,10 @@ class StyleGAN2Steps:
     def _G_main_step(self, inputs: GeneratorInputs):
         def replica_fn(inputs):
             with tf.GradientTape() as tape:
-                loss, batch_avg = self.loss.G_main(_local_inputs(inputs))
-                objective = _global_mean(loss)
+                t = self.loss.G_main(_local_inputs(inputs))
+                objective = _global_mean(t.loss)
             _apply(self.G_opt, objective, tape, self.G.trainable_weights)
-            return tf.reduce_mean(loss), self.loss.cross_replica_mean(batch_avg)
+            return tf.reduce_mean(t.loss), self.loss.cross_replica_mean(t.batch_avg)
         loss, batch_avg = self.strategy.run(replica_fn, (inputs,))
         update_dlatent_avg(self.G, self._first(batch_avg))
         return {'Loss/G/loss': self._mean(loss)}
@@ -106,11 +106,11 @@ class StyleGAN2Steps:
     def _G_reg_step(self, inputs: GeneratorInputs, pl_noise):
         def replica_fn(inputs, pl_noise):
             with tf.GradientTape() as tape:
-                reg, pl_mean_new, pl_lengths, batch_avg = self.loss.G_reg(_local_inputs(inputs), _local(pl_noise))
-                objective = _global_mean(reg * np.float32(self.loss.G_reg_interval))
+                t = self.loss.G_reg(_local_inputs(inputs), _local(pl_noise))
+                objective = _global_mean(t.reg * np.float32(self.loss.G_reg_interval))
             _apply(self.G_opt, objective, tape, self.G.trainable_weights)
-            return (tf.reduce_mean(reg), tf.reduce_mean(pl_lengths), pl_mean_new,
-                    self.loss.cross_replica_mean(batch_avg))
+            return (tf.reduce_mean(t.reg), tf.reduce_mean(t.pl_lengths), t.pl_mean_new,
+                    self.loss.cross_replica_mean(t.batch_avg))
         reg, pl_lengths, pl_mean_new, batch_avg = self.strategy.run(replica_fn, (inputs, pl_noise))
         self.loss.pl_mean.assign(self._first(pl_mean_new))
         update_dlatent_avg(self.G, self._first(batch_avg))
@@ -123,12 +123,11 @@ class StyleGAN2Steps:
         def replica_fn(inputs, reals, real_labels):
             real_labels = _local(real_labels)
             with tf.GradientTape() as tape:
-                loss, real_scores, fake_scores, batch_avg = self.loss.D_main(
-                    _local_inputs(inputs), _local(reals), real_labels)
-                objective = _global_mean(loss)
+                t = self.loss.D_main(_local_inputs(inputs), _local(reals), real_labels)
+                objective = _global_mean(t.loss)
             _apply(self.D_opt, objective, tape, self.D.trainable_weights)
-            return (tf.reduce_mean(loss), tf.reduce_mean(real_scores), tf.reduce_mean(fake_scores),
-                    self.loss.cross_replica_mean(batch_avg))
+            return (tf.reduce_mean(t.loss), tf.reduce_mean(t.real_scores), tf.reduce_mean(t.fake_scores),
+                    self.loss.cross_replica_mean(t.batch_avg))
         loss, real_scores, fake_scores, batch_avg = self.strategy.run(replica_fn, (inputs, reals, real_labels))
         update_dlatent_avg(self.G, self._first(batch_avg))
         return {'Loss/D/loss': self._mean(loss), 'Loss/scores/real': self._mean(real_scores),
@@ -137,7 +136,7 @@ class StyleGAN2Steps:
     def _D_reg_step(self, reals, real_labels):
         def replica_fn(reals, real_labels):
             with tf.GradientTape() as tape:
-                reg, _ = self.loss.D_reg(_local(reals), _local(real_labels))
+                reg = self.loss.D_reg(_local(reals), _local(real_labels)).reg
                 objective = _global_mean(reg * np.float32(self.loss.D_reg_interval))
             _apply(self.D_opt, objective, tape, self.D.trainable_weights)
             return tf.reduce_mean(reg)
