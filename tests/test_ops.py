@@ -1,4 +1,9 @@
-"""upfirdn2d / bias_act (pure-TF path) against direct NumPy references; first- and second-order gradients."""
+"""upfirdn2d / bias_act (pure-TF path) against direct NumPy references; first- and second-order gradients; the
+activation codes shared with the C++ kernels."""
+import importlib.util
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,6 +11,8 @@ import tensorflow as tf
 from sg2tf import ops
 from sg2tf.layers import modulated_conv2d
 from conftest import rel_err
+
+OPS_DIR = Path(ops.__file__).parent
 
 
 def upfirdn2d_numpy(x, f, up, down, pad, flip=False, gain=1.0):
@@ -117,3 +124,32 @@ def test_modconv_paths_agree_for_small_and_large_batches(batch):
         a = modulated_conv2d(x, w, s, up=up, resample_filter=f, fused=False).numpy()
         b = modulated_conv2d(x, w, s, up=up, resample_filter=f, fused=True).numpy()
         assert rel_err(a, b) <= 1e-5
+
+
+def _cpp_act_enum() -> dict:
+    """{enumerator: value} of `enum Act` in sg2tf/ops/cc/sg2_common.h (implicit values count up by one)."""
+    src = (OPS_DIR / 'cc' / 'sg2_common.h').read_text()
+    body = re.search(r'enum\s+Act\s*:\s*int\s*\{([^}]*)\}', src).group(1)
+    codes, value = {}, 0
+    for item in body.split(','):
+        name, _, explicit = item.partition('=')
+        value = int(explicit) if explicit.strip() else value
+        codes[name.strip()] = value
+        value += 1
+    return codes
+
+
+def test_activation_codes_match_cpp_enum_and_harness():
+    """ACTIVATIONS[name].code is the `act` attribute the C++ kernels switch on; the enum, its range check and
+    the CUDA harness's table must all agree with it."""
+    table = {'k' + name.capitalize(): act.code for name, act in ops.ACTIVATIONS.items()}
+    enum = _cpp_act_enum()
+    assert enum == table
+    util = (OPS_DIR / 'cc' / 'sg2_tf_util.h').read_text()
+    lo, hi = re.search(r'p\.act < (\w+) \|\| p\.act > (\w+)', util).groups()
+    assert (enum[lo], enum[hi]) == (min(enum.values()), max(enum.values()))
+    spec = importlib.util.spec_from_file_location('harness_run', OPS_DIR / 'cuda_harness' / 'run.py')
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    assert harness.ACTS == {name: act.code for name, act in ops.ACTIVATIONS.items()}
+

@@ -4,7 +4,8 @@ Each op has a pure-TensorFlow reference path (always available, differentiable t
 behind one function signature, so a faster implementation (a custom op) can slot in via `impl=`.
 """
 from sg2tf.ops.impl import IMPLS, default_impl, get_default_impl, set_default_impl
-from sg2tf.ops.bias_act import ACTIVATIONS, bias_act
+from sg2tf.ops.activations import ACTIVATIONS
+from sg2tf.ops.bias_act import bias_act
 from sg2tf.ops.upfirdn2d import (conv_downsample_2d, downsample_2d, setup_filter, upfirdn2d, upsample_2d,
                                  upsample_conv_2d)
 

@@ -12,9 +12,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-ACT_CODES = {'linear': 0, 'relu': 1, 'lrelu': 2, 'tanh': 3, 'sigmoid': 4, 'elu': 5, 'selu': 6, 'softplus': 7,
-             'swish': 8}
-_CODE_ACTS = {v: k for k, v in ACT_CODES.items()}
+from sg2tf.ops import activations
 
 _lock = threading.Lock()
 _state: dict = {}  # 'module': loaded op module; 'error': why loading failed; 'cuda': bool or reason
@@ -78,7 +76,7 @@ def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int, down: int, pad: tuple[int, i
 def bias_act(x: tf.Tensor, b: tf.Tensor | None, act: str, alpha: float, gain: float, clamp: float | None):
     """Custom-op bias_act along the last axis of float32 `x`."""
     b = tf.zeros([0], tf.float32) if b is None else tf.cast(b, tf.float32)
-    return load().sg2_bias_act(x, b, act=ACT_CODES[act], alpha=float(alpha), gain=float(gain),
+    return load().sg2_bias_act(x, b, act=activations.get(act).code, alpha=float(alpha), gain=float(gain),
                                clamp=-1.0 if clamp is None or clamp < 0 else float(clamp))
 
 
@@ -119,8 +117,7 @@ def _bias_act_grad(op, dy):
 
 def _act_deriv_tf(z: tf.Tensor, act: str, alpha: float, order: int) -> tf.Tensor:
     """order-th derivative of the reference activation at z, by nested autodiff (used for order > 2 only)."""
-    from sg2tf.ops.bias_act import ACTIVATIONS
-    func = ACTIVATIONS[act].func
+    func = activations.get(act).func
     if order == 0:
         return func(z, alpha)
     with tf.GradientTape() as tape:
@@ -139,7 +136,7 @@ def _bias_act_grad_grad(op, ddx):
     if order + 1 <= 2:
         d_x = lib.sg2_bias_act_grad(ddx * dy, x, b, order=order + 1, **attrs)
     else:
-        act = _CODE_ACTS[attrs['act']]
+        act = activations.by_code(attrs['act'])
         z = x if b.shape[0] == 0 else x + b
         d_x = ddx * dy * attrs['gain'] * _act_deriv_tf(z, act, attrs['alpha'], order + 1)
         if attrs['clamp'] >= 0:

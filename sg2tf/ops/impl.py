@@ -13,6 +13,8 @@ import contextlib
 import os
 import warnings
 
+from sg2tf.ops import custom
+
 IMPLS = ('auto', 'custom', 'ref')
 _default = os.environ.get('SG2TF_OPS_IMPL', 'ref').strip().lower() or 'ref'
 if _default not in IMPLS:
@@ -62,7 +64,6 @@ def resolve(impl: str = 'auto') -> str:
         impl = _default
     if impl == 'ref':
         return 'ref'
-    from sg2tf.ops import custom
     if impl == 'custom':
         ok, why = custom.available()
         if not ok:

@@ -33,7 +33,9 @@ SG2_HD float upfirdn_tap(const float* f, const UpFirDnParams& p, int ty, int tx)
   return p.flip ? f[ty * p.fw + tx] * p.gain : f[(p.fh - 1 - ty) * p.fw + (p.fw - 1 - tx)] * p.gain;
 }
 
-// Activations of fused bias_act. Codes match ACT_CODES in sg2tf/ops/custom.py.
+// Activations of fused bias_act. The values must equal the `code` of each entry of ACTIVATIONS in
+// sg2tf/ops/activations.py, the one activation table (tests/test_ops.py parses this enum and checks).
+// CheckBiasActAttrs (sg2_tf_util.h) accepts codes kLinear..kSwish: keep kSwish last or update that check.
 enum Act : int { kLinear = 0, kRelu, kLrelu, kTanh, kSigmoid, kElu, kSelu, kSoftplus, kSwish };
 
 struct BiasActParams {

@@ -21,6 +21,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CC = os.path.join(os.path.dirname(HERE), 'cc')
+# Codes of sg2tf/ops/activations.py ACTIVATIONS (= C++ enum Act; tests/test_ops.py checks all three agree).
 ACTS = {'linear': 0, 'relu': 1, 'lrelu': 2, 'tanh': 3, 'sigmoid': 4, 'elu': 5, 'selu': 6, 'softplus': 7, 'swish': 8}
 
 
