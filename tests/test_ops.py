@@ -1,5 +1,5 @@
-"""upfirdn2d / bias_act (pure-TF path) against direct NumPy references; first- and second-order gradients; the
-activation codes shared with the C++ kernels."""
+"""upfirdn2d / conv2d_resample / bias_act (pure-TF path) against direct NumPy references; first- and second-order
+gradients; the activation codes shared with the C++ kernels."""
 import importlib.util
 import re
 from pathlib import Path
@@ -153,3 +153,52 @@ def test_activation_codes_match_cpp_enum_and_harness():
     spec.loader.exec_module(harness)
     assert harness.ACTS == {name: act.code for name, act in ops.ACTIVATIONS.items()}
 
+
+def _conv_numpy(x, w, stride=1):
+    """VALID correlation of NHWC x with HWIO w, float64."""
+    k = w.shape[0]
+    oh, ow = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    out = np.zeros([x.shape[0], oh, ow, w.shape[3]])
+    for i in range(k):
+        for j in range(k):
+            out += x[:, i:i + stride * oh:stride, j:j + stride * ow:stride] @ w[i, j]
+    return out
+
+
+def conv2d_resample_numpy(x, w, f, up, down):
+    """NVIDIA's layer convolutions by definition: SAME conv; zero-insert + full correlation with w + FIR x up^2
+    (upsample_conv_2d); FIR + stride-2 VALID conv (conv_downsample_2d)."""
+    k, taps = w.shape[0], f.shape[0]
+    if up > 1:
+        p = (taps - up) - (k - 1)
+        v = upfirdn2d_numpy(x, np.ones([1, 1]), up, 1, (k - 1, k - up) * 2)
+        return upfirdn2d_numpy(_conv_numpy(v, w), f, 1, 1, ((p + 1) // 2 + up - 1, p // 2 + 1) * 2, gain=up * up)
+    if down > 1:
+        p = (taps - down) + (k - 1)
+        return _conv_numpy(upfirdn2d_numpy(x, f, 1, 1, ((p + 1) // 2, p // 2) * 2), w, down)
+    return _conv_numpy(np.pad(x, [[0, 0], [k // 2, k // 2], [k // 2, k // 2], [0, 0]]), w)
+
+
+@pytest.mark.parametrize('k', [1, 3])
+@pytest.mark.parametrize('up,down', [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize('groups', [1, 2])
+def test_conv2d_resample_matches_numpy(k, up, down, groups):
+    rnd = np.random.RandomState(9)
+    x = rnd.randn(2, 8, 8, 3 * groups).astype(np.float32)
+    w = rnd.randn(k, k, 3, 4 * groups).astype(np.float32)
+    f = ops.setup_filter([1, 3, 3, 1])
+    y = ops.conv2d_resample(x, w, f, up=up, down=down, groups=groups).numpy()
+    ref = np.concatenate([conv2d_resample_numpy(x[..., 3 * g:3 * g + 3], w[..., 4 * g:4 * g + 4], f, up, down)
+                          for g in range(groups)], axis=-1)
+    assert y.shape == ref.shape == (2, 8 * up // down, 8 * up // down, 4 * groups)
+    assert rel_err(y, ref) <= 1e-5
+
+
+def test_conv2d_resample_rejects_bad_arguments():
+    x, f = tf.ones([1, 4, 4, 3]), ops.setup_filter([1, 3, 3, 1])
+    with pytest.raises(ValueError, match='not both'):
+        ops.conv2d_resample(x, tf.ones([3, 3, 3, 2]), f, up=2, down=2)
+    with pytest.raises(ValueError, match='groups'):
+        ops.conv2d_resample(x, tf.ones([3, 3, 2, 2]), f, groups=2)
+    with pytest.raises(ValueError, match='FIR filter'):
+        ops.conv2d_resample(x, tf.ones([3, 3, 3, 2]), None, up=2)

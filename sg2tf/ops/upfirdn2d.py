@@ -1,8 +1,9 @@
-"""Upsample, FIR-filter, downsample (NVIDIA `upfirdn_2d`) on channels-last tensors, pure TensorFlow.
+"""Upsample, FIR-filter, downsample on channels-last tensors, pure TensorFlow (or the compiled op).
 
+Mirrors NVIDIA dnnlib/tflib/ops/upfirdn_2d.py: upfirdn_2d, upsample_2d, downsample_2d (the convolving
+variants upsample_conv_2d / conv_downsample_2d are in conv2d_resample.py).
 `upfirdn2d(x, f, up, down, padding)`: insert `up - 1` zeros after every sample, pad (negative values crop),
 convolve with the 2-D filter `f` (a true convolution unless `flip_filter`), keep every `down`-th sample.
-The resampling helpers below implement NVIDIA's padding rules for the StyleGAN2 layers (SPEC section 3.6).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from sg2tf.ops import custom
 from sg2tf.ops.impl import resolve
 
 Padding = int | Sequence[int]
@@ -55,7 +57,6 @@ def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: 
     px0, px1, py0, py1 = _parse_padding(padding)
     if resolve(impl) == 'custom':
         if x.dtype == tf.float32 and x.shape.rank == 4 and None not in x.shape[1:]:
-            from sg2tf.ops import custom
             return custom.upfirdn2d(x, f, up, down, (px0, px1, py0, py1), flip_filter, gain)
         if impl == 'custom':
             raise ValueError(f'upfirdn2d impl="custom" needs float32 NHWC with static H, W, C; got {x.dtype} {x.shape}')
@@ -125,30 +126,3 @@ def downsample_2d(x: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.
     """NVIDIA `downsample_2d`: FIR with `f * gain`, keep every `factor`-th sample."""
     p = f.shape[0] - factor
     return upfirdn2d(x, f, down=factor, padding=((p + 1) // 2, p // 2), gain=gain, impl=impl)
-
-
-def upsample_conv_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
-                     impl: str = 'auto') -> tf.Tensor:
-    """NVIDIA `upsample_conv_2d`: transposed conv (stride `factor`) with `w` [k, k, Cin, Cout], then FIR.
-
-    NVIDIA flips the kernel spatially before its transposed convolution; so do we (SPEC 0.10).
-    """
-    kh, kw = int(w.shape[0]), int(w.shape[1])
-    n = tf.shape(x)[0]
-    h, wd = x.shape[1], x.shape[2]
-    if h is None or wd is None:
-        h, wd = tf.shape(x)[1], tf.shape(x)[2]
-    out_shape = tf.stack([n, (h - 1) * factor + kh, (wd - 1) * factor + kw, tf.shape(w)[3]])
-    wt = tf.transpose(w[::-1, ::-1], [0, 1, 3, 2])  # HWIO -> H W out in, flipped
-    x = tf.nn.conv2d_transpose(x, wt, out_shape, strides=factor, padding='VALID')
-    p = (f.shape[0] - factor) - (kw - 1)
-    return upfirdn2d(x, f, padding=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=gain * factor ** 2, impl=impl)
-
-
-def conv_downsample_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
-                       impl: str = 'auto') -> tf.Tensor:
-    """NVIDIA `conv_downsample_2d`: FIR with `f * gain` first, then a stride-`factor` VALID conv with `w`."""
-    kw = int(w.shape[1])
-    p = (f.shape[0] - factor) + (kw - 1)
-    x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), gain=gain, impl=impl)
-    return tf.nn.conv2d(x, w, strides=factor, padding='VALID')

@@ -1,0 +1,94 @@
+"""2-D convolution with optional 2x FIR up/down-sampling: the one place that derives the resampling padding.
+
+Mirrors NVIDIA dnnlib/tflib/ops/upfirdn_2d.py: upsample_conv_2d and conv_downsample_2d (the convolutions of
+training/networks_stylegan2.py: conv2d_layer and modulated_conv2d_layer); the idea of a single entry point is
+that of stylegan2-ada-pytorch torch_utils/ops/conv2d_resample.py. Channels-last, kernels HWIO.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from sg2tf.ops.upfirdn2d import upfirdn2d
+
+
+def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up: int = 1, down: int = 1,
+                    groups: int | None = 1, impl: str = 'auto') -> tf.Tensor:
+    """Convolve `x` [N, H, W, groups * Cin] with `w` [k, k, Cin, Cout]; output [N, H*up/down, W*up/down, Cout].
+
+    - up = down = 1: stride-1 'SAME' convolution.
+    - up > 1: NVIDIA `upsample_conv_2d`: a stride-`up` transposed convolution with the spatially flipped kernel
+      (size (H-1)*up + k), then the FIR filter `f * up**2`.
+    - down > 1: NVIDIA `conv_downsample_2d`: the FIR filter `f` first, then a stride-`down` VALID convolution.
+
+    `groups` != 1 is a grouped convolution, e.g. the fused modulated conv with the batch folded into channels
+    (groups = N). tf.nn.conv2d infers the grouping from the channel counts, so None (grouped, count not given)
+    works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
+    so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
+    """
+    up, down = int(up), int(down)
+    if up < 1 or down < 1 or (up > 1 and down > 1):
+        raise ValueError(f'conv2d_resample: need up >= 1, down >= 1 and not both > 1; got up={up}, down={down}')
+    cin, channels = w.shape[2], x.shape[-1]
+    if isinstance(groups, int) and cin is not None and channels is not None and channels != groups * cin:
+        raise ValueError(f'conv2d_resample: x has {channels} channels, expected groups * Cin = {groups} * {cin}')
+    if up == down == 1:
+        return tf.nn.conv2d(x, w, 1, 'SAME')
+    kh, kw = int(w.shape[0]), int(w.shape[1])
+    if kh != kw:
+        raise ValueError(f'conv2d_resample: resampling needs a square kernel, got {kh}x{kw}')
+    if f is None:
+        raise ValueError('conv2d_resample: resampling needs the FIR filter f (see setup_filter)')
+    f = np.asarray(f, np.float32)
+    taps = f.shape[0]
+
+    if down > 1:
+        p = (taps - down) + (kw - 1)
+        x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), impl=impl)
+        return tf.nn.conv2d(x, w, strides=down, padding='VALID')
+
+    if groups == 1:
+        x = _transposed_conv(x, w, up)
+    else:
+        # Zero insertion, then pad k-1 before and k-up after: a VALID correlation then has the transposed
+        # conv's (H-1)*up + k outputs.
+        x = upfirdn2d(x, np.ones([1, 1], np.float32), up=up, padding=(kw - 1, kw - up), impl=impl)
+        x = tf.nn.conv2d(x, w, 1, 'VALID')
+    p = (taps - up) - (kw - 1)
+    return upfirdn2d(x, f, padding=((p + 1) // 2 + up - 1, p // 2 + 1), gain=up ** 2, impl=impl)
+
+
+def _transposed_conv(x: tf.Tensor, w: tf.Tensor, stride: int) -> tf.Tensor:
+    """NVIDIA's `conv2d_transpose` step of upsample_conv_2d: VALID, stride `stride`, kernel flipped in kh, kw."""
+    k = int(w.shape[0])
+    n = tf.shape(x)[0]
+    h, wd = x.shape[1], x.shape[2]
+    if h is None or wd is None:
+        h, wd = tf.shape(x)[1], tf.shape(x)[2]
+    out_shape = tf.stack([n, (h - 1) * stride + k, (wd - 1) * stride + k, tf.shape(w)[3]])
+    wt = tf.transpose(w[::-1, ::-1], [0, 1, 3, 2])  # HWIO -> [k, k, Cout, Cin] (conv2d_transpose's layout)
+    return tf.nn.conv2d_transpose(x, wt, out_shape, strides=stride, padding='VALID')
+
+
+def upsample_conv_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
+                     impl: str = 'auto') -> tf.Tensor:
+    """NVIDIA `upsample_conv_2d` (same arguments, factor >= 2): `conv2d_resample(x, w, f * gain, up=factor)`."""
+    _check_factor(factor)
+    return conv2d_resample(x, w, _scaled(f, gain), up=factor, impl=impl)
+
+
+def conv_downsample_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
+                       impl: str = 'auto') -> tf.Tensor:
+    """NVIDIA `conv_downsample_2d` (same arguments, factor >= 2): `conv2d_resample(x, w, f * gain, down=factor)`."""
+    _check_factor(factor)
+    return conv2d_resample(x, w, _scaled(f, gain), down=factor, impl=impl)
+
+
+def _scaled(f: np.ndarray, gain: float) -> np.ndarray:
+    f = np.asarray(f, np.float32)
+    return f if gain == 1 else (f * np.float32(gain)).astype(np.float32)
+
+
+def _check_factor(factor: int) -> None:
+    if int(factor) < 2:
+        raise ValueError(f'resampling factor must be >= 2, got {factor}')
