@@ -21,15 +21,18 @@ def _normal(std: float) -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(stddev=std)
 
 
-def _runtime_fused_modconv() -> bool:
-    """Fused (grouped-conv) modulation only on GPU: TF's CPU kernels lack grouped-conv gradients, and on CPU
-    one batched conv with the shared kernel (the non-fused path, numerically equivalent) is faster anyway."""
+def _gpu_visible() -> bool:
+    """Fused (grouped-conv) modulation runs only where a GPU is visible: TF's CPU kernels lack grouped-conv
+    gradients, and on CPU one batched conv with the shared kernel (the non-fused path, same math) is faster."""
     return bool(tf.config.list_logical_devices('GPU'))
 
 
 @keras.saving.register_keras_serializable(REGISTER)
 class FullyConnectedLayer(keras.layers.Layer):
-    """Equalized-LR dense layer (`Dense{i}`, `Dense0`, `Output`): `act(x @ (W * lrmul/sqrt(in)) + b * lrmul)`."""
+    """Equalized-LR dense layer (`Dense{i}`, `Dense0`, `Output`): `act(x @ (W * lrmul/sqrt(in)) + b * lrmul)`.
+
+    Mirrors NVIDIA training/networks_stylegan2.py: dense_layer + apply_bias_act (weights from get_weight).
+    """
 
     def __init__(self, in_features: int, units: int, activation: str = 'linear', lrmul: float = 1.0,
                  use_bias: bool = True, **kwargs):
@@ -56,9 +59,10 @@ class FullyConnectedLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class Conv2dLayer(keras.layers.Layer):
-    """Equalized-LR convolution with optional 2x FIR up/down-sampling (D layers, G/D `Skip`).
+    """Equalized-LR convolution with optional 2x FIR up/down-sampling (D layers, G/D `Skip`, `FromRGB`).
 
-    `up=2` is NVIDIA's `upsample_conv_2d`, `down=2` its `conv_downsample_2d`; otherwise a stride-1 SAME conv.
+    Mirrors NVIDIA training/networks_stylegan2.py: conv2d_layer (+ apply_bias_act); the convolution is
+    `ops.conv2d_resample` (`up=2`: upsample_conv_2d, `down=2`: conv_downsample_2d, else stride-1 SAME).
     """
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int, activation: str = 'linear',
@@ -78,12 +82,7 @@ class Conv2dLayer(keras.layers.Layer):
 
     def call(self, x):
         w = self.weight * np.float32(1.0 / np.sqrt(self.kernel_size ** 2 * self.in_channels))
-        if self.up > 1:
-            x = ops.upsample_conv_2d(x, w, self.resample_filter, factor=self.up)
-        elif self.down > 1:
-            x = ops.conv_downsample_2d(x, w, self.resample_filter, factor=self.down)
-        else:
-            x = tf.nn.conv2d(x, w, 1, 'SAME')
+        x = ops.conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down)
         return ops.bias_act(x, self.bias, act=self.activation)
 
     def get_config(self):
@@ -96,57 +95,53 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
                      resample_filter: np.ndarray | None = None, fused: bool = False) -> tf.Tensor:
     """StyleGAN2 modulated convolution, NHWC. `weight` [k, k, Cin, Cout] already scaled; `styles` [N, Cin].
 
-    fused=False: scale the input per channel, one shared conv, scale the output (demodulation).
-    fused=True: NVIDIA's default, per-sample kernels run as one grouped conv (needs grouped-conv gradients
-    for training, which TF's CPU kernels lack). Both are the same math (SPEC 0.20).
+    Mirrors NVIDIA training/networks_stylegan2.py: modulated_conv2d_layer. Sample n is convolved with its own
+    kernel `weight * styles[n]` (over Cin), demodulated per output channel if `demodulate`. Three equivalent
+    ways to run it (same math, float32 round-off apart):
+    - fused=True (NVIDIA's default): all per-sample kernels as one grouped conv, the batch folded into channels.
+      Training needs grouped-conv gradients, which TF's CPU kernels lack.
+    - fused=False, static batch <= PER_SAMPLE_MODCONV_MAX_BATCH: one conv per sample with its (tiny) modulated
+      kernel (about 1.5x faster on CPU at 1024x1024 than scaling the full-resolution activations twice).
+    - fused=False otherwise (NVIDIA's fused_modconv=False): scale the input channels by the styles, one conv with
+      the shared weight, scale the output channels by the demodulation coefficients.
     """
     x = tf.convert_to_tensor(x)
     weight, styles = tf.cast(weight, x.dtype), tf.cast(styles, x.dtype)
-    k, cin, cout = int(weight.shape[0]), int(weight.shape[2]), int(weight.shape[3])
+    batch = x.shape[0]
+    per_sample = not fused and batch is not None and batch <= PER_SAMPLE_MODCONV_MAX_BATCH
+
     w = weight[None] * styles[:, None, None, :, None]                       # [N, k, k, Cin, Cout]
     dcoefs = tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3]) + 1e-8) if demodulate else None  # [N, Cout]
-    if not fused and x.shape[0] is not None and x.shape[0] <= PER_SAMPLE_MODCONV_MAX_BATCH:
-        # Small static batch: modulate/demodulate the (tiny) kernels and run one conv per sample, instead of
-        # two full-resolution multiplies on the activations (about 1.5x faster on CPU at 1024x1024).
-        if dcoefs is not None:
-            w = w * dcoefs[:, None, None, None, :]
-        outs = []
-        for i in range(x.shape[0]):
-            xi = x if x.shape[0] == 1 else x[i:i + 1]
-            if up > 1:
-                outs.append(ops.upsample_conv_2d(xi, w[i], resample_filter, factor=up))
-            else:
-                outs.append(tf.nn.conv2d(xi, w[i], 1, 'SAME'))
-        return outs[0] if len(outs) == 1 else tf.concat(outs, axis=0)
-    if not fused:
+
+    if not fused and not per_sample:
         x = x * styles[:, None, None, :]
-        if up > 1:
-            x = ops.upsample_conv_2d(x, weight, resample_filter, factor=up)
-        else:
-            x = tf.nn.conv2d(x, weight, 1, 'SAME')
+        x = ops.conv2d_resample(x, weight, resample_filter, up=up)
         return x if dcoefs is None else x * dcoefs[:, None, None, :]
 
     if dcoefs is not None:
         w = w * dcoefs[:, None, None, None, :]
-    n = tf.shape(x)[0]
-    h, wd = tf.shape(x)[1], tf.shape(x)[2]
-    # Grouped conv: batch folded into channels, [1, H, W, N*Cin] with kernel [k, k, Cin, N*Cout].
+    if per_sample:
+        outs = [ops.conv2d_resample(x if batch == 1 else x[i:i + 1], w[i], resample_filter, up=up)
+                for i in range(batch)]
+        return outs[0] if batch == 1 else tf.concat(outs, axis=0)
+    return _grouped_conv(x, w, resample_filter, up)
+
+
+def _grouped_conv(x: tf.Tensor, w: tf.Tensor, resample_filter: np.ndarray | None, up: int) -> tf.Tensor:
+    """Per-sample kernels w [N, k, k, Cin, Cout] as one grouped conv: x [1, H, W, N*Cin], kernel [k, k, Cin, N*Cout]."""
+    k, cin, cout = int(w.shape[1]), int(w.shape[3]), int(w.shape[4])
+    n, h, wd = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     xg = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, wd, -1])
     wg = tf.reshape(tf.transpose(w, [1, 2, 3, 0, 4]), [k, k, cin, -1])
-    if up > 1:
-        # Transposed grouped conv == zero-insert + full correlation with the unflipped kernel (SPEC 0.10).
-        xg = ops.upfirdn2d(xg, np.ones([1, 1], np.float32), up=up, padding=(k - 1, k - up))
-        xg = tf.nn.conv2d(xg, wg, 1, 'VALID')
-        p = (resample_filter.shape[0] - up) - (k - 1)
-        xg = ops.upfirdn2d(xg, resample_filter, padding=((p + 1) // 2 + up - 1, p // 2 + 1), gain=up ** 2)
-    else:
-        xg = tf.nn.conv2d(xg, wg, 1, 'SAME')
-    oh, ow = tf.shape(xg)[1], tf.shape(xg)[2]
-    return tf.transpose(tf.reshape(xg, [oh, ow, n, cout]), [2, 0, 1, 3])
+    # groups=None: N groups, implied by the channel counts; the same (grouped) route for every N, dynamic and 1.
+    yg = ops.conv2d_resample(xg, wg, resample_filter, up=up, groups=None)
+    oh, ow = tf.shape(yg)[1], tf.shape(yg)[2]
+    return tf.transpose(tf.reshape(yg, [oh, ow, n, cout]), [2, 0, 1, 3])
 
 
 class _ModulatedLayer(keras.layers.Layer):
-    """Shared weights of `SynthesisLayer` and `ToRGBLayer`: weight, mod_weight, mod_bias (NVIDIA order)."""
+    """Shared part of `SynthesisLayer` and `ToRGBLayer`: weight, mod_weight, mod_bias (NVIDIA order) and the
+    style affine. Their build() fixes `_use_fused` once: fused iff `fused_modconv` and a GPU is visible."""
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int, dlatent_size: int = 512, **kwargs):
         super().__init__(**kwargs)
@@ -162,7 +157,8 @@ class _ModulatedLayer(keras.layers.Layer):
         self.mod_bias = self.add_weight(name='mod_bias', shape=(self.in_channels,), initializer='zeros')
 
     def styles(self, w):
-        """`w @ (mod_weight / sqrt(w_dim)) + mod_bias + 1` (the +1 is applied at run time, SPEC 0.5)."""
+        """`w @ (mod_weight / sqrt(w_dim)) + mod_bias + 1`; NVIDIA modulated_conv2d_layer adds the 1 at run time
+        (`apply_bias_act(s, bias_var='mod_bias') + 1`), so the stored mod_bias starts at 0."""
         return tf.matmul(w, self.mod_weight * np.float32(1 / np.sqrt(self.dlatent_size))) + self.mod_bias + 1.0
 
     def scaled_weight(self):
@@ -175,7 +171,10 @@ class _ModulatedLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class SynthesisLayer(_ModulatedLayer):
-    """Modulated conv -> + noise * noise_strength -> + bias -> lrelu * sqrt(2) (`Conv`, `Conv0_up`, `Conv1`)."""
+    """Modulated conv -> + noise * noise_strength -> + bias -> lrelu * sqrt(2) (`Conv`, `Conv0_up`, `Conv1`).
+
+    Mirrors NVIDIA training/networks_stylegan2.py: G_synthesis_stylegan2, its local `layer()`.
+    """
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int = 3, dlatent_size: int = 512, up: int = 1,
                  activation: str = 'lrelu', resample_kernel=(1, 3, 3, 1), fused_modconv: bool = True, **kwargs):
@@ -186,14 +185,14 @@ class SynthesisLayer(_ModulatedLayer):
 
     def build(self, input_shape=None):
         self._build_modulation()
+        self._use_fused = self.fused_modconv and _gpu_visible()
         self.noise_strength = self.add_weight(name='noise_strength', shape=(), initializer='zeros')
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
         self.built = True
 
     def call(self, x, w, noise=None):
-        fused = self.fused_modconv and _runtime_fused_modconv()
         x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter, fused=fused)
+                             resample_filter=self.resample_filter, fused=self._use_fused)
         if noise is not None:
             x = x + noise * self.noise_strength
         return ops.bias_act(x, self.bias, act=self.activation)
@@ -205,7 +204,7 @@ class SynthesisLayer(_ModulatedLayer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class ToRGBLayer(_ModulatedLayer):
-    """1x1 modulated conv without demodulation, + bias, linear (`ToRGB`)."""
+    """1x1 modulated conv without demodulation, + bias, linear (`ToRGB`; NVIDIA G_synthesis_stylegan2 `torgb()`)."""
 
     def __init__(self, in_channels: int, filters: int, dlatent_size: int = 512, fused_modconv: bool = True,
                  **kwargs):
@@ -215,12 +214,12 @@ class ToRGBLayer(_ModulatedLayer):
 
     def build(self, input_shape=None):
         self._build_modulation()
+        self._use_fused = self.fused_modconv and _gpu_visible()
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
         self.built = True
 
     def call(self, x, w):
-        fused = self.fused_modconv and _runtime_fused_modconv()
-        x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=False, fused=fused)
+        x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=False, fused=self._use_fused)
         return ops.bias_act(x, self.bias)
 
     def get_config(self):
@@ -229,7 +228,10 @@ class ToRGBLayer(_ModulatedLayer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class ConstantInput(keras.layers.Layer):
-    """Learned 4x4 input of the synthesis network (`4x4/Const/const`, stored NHWC [1, 4, 4, C])."""
+    """Learned 4x4 input of the synthesis network (`4x4/Const/const`, stored NHWC [1, 4, 4, C]).
+
+    Mirrors NVIDIA G_synthesis_stylegan2: `tf.tile(const, [N, 1, 1, 1])` (NVIDIA stores it NCHW [1, C, 4, 4]).
+    """
 
     def __init__(self, channels: int, **kwargs):
         super().__init__(**kwargs)
@@ -248,7 +250,11 @@ class ConstantInput(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class MinibatchStddevLayer(keras.layers.Layer):
-    """Appends the per-group feature stddev as `num_features` extra channels (SPEC 0.13: strided groups)."""
+    """Appends the per-group feature stddev as `num_features` extra channels.
+
+    Mirrors NVIDIA training/networks_stylegan2.py: minibatch_stddev_layer. Groups are strided: sample b is in
+    group b mod (N / group_size), as NVIDIA's reshape to [G, -1, ...] makes them.
+    """
 
     def __init__(self, group_size: int = 4, num_features: int = 1, **kwargs):
         super().__init__(**kwargs)
@@ -273,7 +279,10 @@ class MinibatchStddevLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class LabelConcat(keras.layers.Layer):
-    """Label embedding of the SG2 mapping network (`LabelConcat/weight`): `c @ W`, used raw (no runtime scale)."""
+    """Label embedding of the SG2 mapping network (`LabelConcat/weight`): `c @ W`, used raw (no runtime scale).
+
+    Mirrors NVIDIA training/networks_stylegan2.py: G_mapping, scope `LabelConcat` (a plain tf.matmul).
+    """
 
     def __init__(self, label_size: int, latent_size: int, **kwargs):
         kwargs.setdefault('name', 'LabelConcat')
