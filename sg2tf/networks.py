@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from sg2tf import arch, ops
+from sg2tf.misc import assert_shape
 from sg2tf.compat import DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin, DnnlibDiscriminatorMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, LabelConcat,
                           MinibatchStddevLayer, SynthesisLayer, ToRGBLayer)
@@ -23,11 +24,17 @@ def _check_choice(what: str, value, choices):
         raise ValueError(f'{what} must be one of {list(choices)}, got {value!r}')
 
 
+def _where(layer: keras.layers.Layer) -> str:
+    """The layer's scope path (`G/synthesis/8x8`) for error messages; its name before it is built."""
+    return layer.path or layer.name
+
+
 @keras.saving.register_keras_serializable(REGISTER)
 class MappingNetwork(DnnlibMappingMixin, keras.Model):
     """z (+ label embedding) -> normalize -> `mapping_layers` dense layers (lrmul 0.01) -> W, broadcast.
 
-    Output [N, dlatent_broadcast, dlatent_size], or [N, dlatent_size] when `dlatent_broadcast` is None.
+    Mirrors NVIDIA training/networks_stylegan2.py: G_mapping. Input z [N, latent_size] (+ labels
+    [N, label_size]); output [N, dlatent_broadcast, dlatent_size], or [N, dlatent_size] without broadcast.
     """
 
     def __init__(self, latent_size: int = 512, label_size: int = 0, dlatent_size: int = 512,
@@ -57,6 +64,9 @@ class MappingNetwork(DnnlibMappingMixin, keras.Model):
         self.built = True
 
     def call(self, z, c=None):
+        assert_shape(z, [None, self.latent_size], f'{_where(self)} latents z')
+        if self.label_size:
+            assert_shape(c, [None, self.label_size], f'{_where(self)} labels c')
         x = tf.cast(z, tf.float32)
         if self.label_size:
             x = tf.concat([x, self.label_concat(c)], axis=1)
@@ -78,7 +88,11 @@ class MappingNetwork(DnnlibMappingMixin, keras.Model):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class SynthesisBlock(keras.layers.Layer):
-    """One resolution of the synthesis network (`4x4`, `8x8`, ...): its convs, `Skip` and `ToRGB`."""
+    """One resolution of the synthesis network (`4x4`, `8x8`, ...): its convs, `Skip` and `ToRGB`.
+
+    Mirrors NVIDIA training/networks_stylegan2.py: G_synthesis_stylegan2, its local `block()` (and, for the
+    skip architecture, `upsample()` + `torgb()`).
+    """
 
     def __init__(self, res: int, in_channels: int, out_channels: int, num_channels: int, architecture: str,
                  is_last: bool, dlatent_size: int = 512, nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1),
@@ -113,6 +127,11 @@ class SynthesisBlock(keras.layers.Layer):
 
     def call(self, x, img, ws, noises):
         """x: features or None (4x4); img: RGB skip path or None; ws: full W [N, L, w_dim]; noises: per conv."""
+        where, half = _where(self), self.res // 2
+        if self.res > 4:
+            assert_shape(x, [None, half, half, self.in_channels], f'{where} input x')
+        if img is not None:
+            assert_shape(img, [None, half, half, self.num_channels], f'{where} input img')
         if self.res == 4:
             x = self.const(tf.shape(ws)[0])
             x = self.conv1(x, ws[:, arch.w_index(4, 'Conv')], noises[0])
@@ -125,6 +144,9 @@ class SynthesisBlock(keras.layers.Layer):
         if self.torgb is not None:
             y = self.torgb(x, ws[:, arch.w_index(self.res, 'ToRGB')])
             img = y if img is None or self.architecture != 'skip' else ops.upsample_2d(img, self.resample_filter) + y
+        assert_shape(x, [None, self.res, self.res, self.out_channels], f'{where} output x')
+        if img is not None:
+            assert_shape(img, [None, self.res, self.res, self.num_channels], f'{where} output img')
         return x, img
 
     def get_config(self):
@@ -138,6 +160,8 @@ class SynthesisBlock(keras.layers.Layer):
 @keras.saving.register_keras_serializable(REGISTER)
 class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
     """W [N, num_layers, dlatent_size] -> images [N, R, R, C] (NHWC, nominally [-1, 1], not clipped).
+
+    Mirrors NVIDIA training/networks_stylegan2.py: G_synthesis_stylegan2 (architectures orig, skip, resnet).
 
     Owns the noise buffers `noise0 ... noise{num_layers-2}` ([1, H, W, 1]) used by `noise_mode='const'`.
     """
@@ -176,6 +200,7 @@ class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
     def call(self, ws, noise_mode: str = 'const', noise=None):
         """`noise` (optional): explicit per-conv-layer noise, a list of [N, H, W, 1]; overrides `noise_mode`."""
         _check_choice('noise_mode', noise_mode, NOISE_MODES)
+        assert_shape(ws, [None, self.num_layers, self.dlatent_size], f'{_where(self)} dlatents ws')
         ws = tf.cast(ws, tf.float32)
         n = tf.shape(ws)[0]
         noises = []
@@ -216,7 +241,9 @@ def truncate(ws: tf.Tensor, w_avg: tf.Tensor, psi: float | None = 1.0, cutoff: i
 
 @keras.saving.register_keras_serializable(REGISTER)
 class Generator(DnnlibGeneratorMixin, keras.Model):
-    """G_main: mapping + synthesis, the W average `dlatent_avg`, truncation and style mixing.
+    """Mapping + synthesis, the W average `dlatent_avg`, truncation and style mixing.
+
+    Mirrors NVIDIA training/networks_stylegan2.py: G_main.
 
     Keras call: `G(z, c, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const')` -> NHWC images.
     `truncation_psi`, `truncation_cutoff` given to the constructor are NVIDIA's static defaults, used by `run()`.
@@ -264,7 +291,11 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class DiscriminatorBlock(keras.layers.Layer):
-    """One resolution of D_stylegan2 (`32x32`, ...): FromRGB (top or skip), Conv0, Conv1_down, Skip (resnet)."""
+    """One resolution of D (`32x32`, ...): FromRGB (top or skip), Conv0, Conv1_down, Skip (resnet).
+
+    Mirrors NVIDIA training/networks_stylegan2.py: D_stylegan2, its local `fromrgb()`, `block()` and
+    `downsample()`.
+    """
 
     def __init__(self, res: int, in_channels: int, out_channels: int, num_channels: int, architecture: str,
                  is_first: bool, nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1), **kwargs):
@@ -290,7 +321,11 @@ class DiscriminatorBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, x, img):
+        where = _where(self)
+        if x is not None:
+            assert_shape(x, [None, self.res, self.res, self.in_channels], f'{where} input x')
         if self.fromrgb is not None:
+            assert_shape(img, [None, self.res, self.res, self.num_channels], f'{where} input img')
             t = self.fromrgb(img)
             x = t if x is None else x + t
         t = x
@@ -310,7 +345,11 @@ class DiscriminatorBlock(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class DiscriminatorEpilogue(keras.layers.Layer):
-    """The `4x4` scope of D: FromRGB (skip), minibatch stddev, Conv, Dense0 (NCHW flatten order, SPEC 0.4)."""
+    """The `4x4` scope of D: FromRGB (skip), minibatch stddev, Conv, Dense0.
+
+    Mirrors the end of NVIDIA training/networks_stylegan2.py: D_stylegan2. NVIDIA flattens NCHW activations
+    into Dense0, so its weight rows are in (c, h, w) order: the NHWC activations are transposed before flattening.
+    """
 
     def __init__(self, in_channels: int, out_features: int, num_channels: int, architecture: str,
                  mbstd_group_size: int = 4, mbstd_num_features: int = 1, nonlinearity: str = 'lrelu', **kwargs):
@@ -351,7 +390,10 @@ class DiscriminatorEpilogue(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(REGISTER)
 class Discriminator(DnnlibDiscriminatorMixin, keras.Model):
-    """D_stylegan2: images [N, R, R, C] in [-1, 1] (+ labels) -> scores [N, 1]."""
+    """Images [N, R, R, C] in [-1, 1] (+ labels [N, label_size]) -> scores [N, 1].
+
+    Mirrors NVIDIA training/networks_stylegan2.py: D_stylegan2 (projection conditioning on labels).
+    """
 
     def __init__(self, resolution: int = 1024, num_channels: int = 3, label_size: int = 0,
                  fmap_base: int = 16 << 10, fmap_decay: float = 1.0, fmap_min: int = 1, fmap_max: int = 512,
@@ -386,6 +428,9 @@ class Discriminator(DnnlibDiscriminatorMixin, keras.Model):
         self.built = True
 
     def call(self, img, c=None):
+        assert_shape(img, [None, self.resolution, self.resolution, self.num_channels], f'{_where(self)} images')
+        if self.label_size:
+            assert_shape(c, [None, self.label_size], f'{_where(self)} labels c')
         img = tf.cast(img, tf.float32)
         x = None
         for block in self.blocks:
