@@ -1,5 +1,9 @@
 """Architecture rules of StyleGAN2 (NVIDIA config E/F): the single source of truth for channel counts,
-layer counts and which W / noise index each synthesis layer consumes (SPEC sections 2.1, 3.5)."""
+layer counts and which W / noise index each synthesis layer consumes.
+
+Mirrors NVIDIA training/networks_stylegan2.py: G_synthesis_stylegan2 / D_stylegan2, their local `nf()`,
+`num_layers`, the `noise%d` buffers and the `layer_idx` each synthesis layer reads W (and noise) with.
+"""
 from __future__ import annotations
 
 import math

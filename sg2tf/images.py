@@ -1,4 +1,4 @@
-"""Image conversions with NVIDIA's exact rounding rules (SPEC 3.9)."""
+"""Image conversions with NVIDIA's exact rounding rules (dnnlib/tflib/tfutil.py: convert_images_to_uint8)."""
 from __future__ import annotations
 
 import numpy as np
