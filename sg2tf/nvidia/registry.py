@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from sg2tf.nvidia import stylegan2, tfstate
+from sg2tf.nvidia import stylegan2, stylegan2_revised, tfstate
 from sg2tf.nvidia.unpickler import NetworkPickleError
 
-FAMILIES = (stylegan2,)
+FAMILIES = (stylegan2, stylegan2_revised)
 KNOWN_VERSIONS = (2, 3, 4, 5)
 
 
@@ -30,13 +30,8 @@ class Reader(NamedTuple):
 NOT_SUPPORTED_YET = (
     Reader('a StyleGAN2-ADA (TF) pickle', None, (5,), None, None),
     Reader('a StyleGAN1 / StyleGAN2 config-A generator (G_style)', 'G_style', (2, 3, 4), None, None),
-    Reader('a StyleGAN2 config B-D generator (G_synthesis_stylegan_revised, progressive growing)', 'G_main',
-           (2, 3, 4), 'G_synthesis_stylegan_revised', None),
-    Reader('a StyleGAN2 config B-D generator (G_synthesis_stylegan_revised, progressive growing)',
-           'G_synthesis_stylegan_revised', (2, 3, 4), None, None),
     Reader('a StyleGAN1 or StyleGAN2-ADA synthesis network (G_synthesis)', 'G_synthesis', (2, 3, 4), None, None),
     Reader('a StyleGAN1 / StyleGAN2 config-A discriminator (D_basic)', 'D_basic', (2, 3, 4), None, None),
-    Reader('a StyleGAN2 config B-D discriminator (D_stylegan)', 'D_stylegan', (2, 3, 4), None, None),
     Reader('a StyleGAN2-ADA (TF) discriminator (D_main)', 'D_main', (2, 3, 4), None, None),
 )
 
