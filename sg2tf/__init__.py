@@ -11,8 +11,10 @@ from sg2tf.nvidia import NetworkPickleError, load_network_pkl, save_network_pkl
 from sg2tf.images import convert_images_to_uint8
 from sg2tf.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork, truncate
 from sg2tf.stylegan2_revised import RevisedDiscriminator, RevisedGenerator, RevisedSynthesisNetwork
+from sg2tf.stylegan2_ada import AdaDiscriminator, AdaGenerator, AdaMappingNetwork, AdaSynthesisNetwork
 
 __version__ = '0.1.0'
 __all__ = ['Generator', 'Discriminator', 'MappingNetwork', 'SynthesisNetwork', 'truncate',
            'RevisedGenerator', 'RevisedSynthesisNetwork', 'RevisedDiscriminator',
+           'AdaGenerator', 'AdaMappingNetwork', 'AdaSynthesisNetwork', 'AdaDiscriminator',
            'convert_images_to_uint8', 'load_network_pkl', 'save_network_pkl', 'NetworkPickleError', '__version__']
