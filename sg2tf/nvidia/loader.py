@@ -1,8 +1,12 @@
 """`load_network_pkl`: an NVIDIA network pickle -> sg2tf Keras networks, with nothing from the file executed."""
 from __future__ import annotations
 
-from sg2tf.nvidia import registry, tfstate
-from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, restricted_load
+import numpy as np
+
+from sg2tf.nvidia import registry, stylegan2_ada_pytorch, tfstate, torch_pickle
+from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, read_file, restricted_loads
+
+SNAPSHOT_NETWORKS = ('G', 'D', 'G_ema')  # stylegan2-ada-pytorch's training_loop.py snapshot keys
 
 
 def read_network(stub: NetworkStub, source: str):
@@ -23,18 +27,57 @@ def read_network(stub: NetworkStub, source: str):
     return model
 
 
-def load_network_pkl(path_or_file):
-    """Load an NVIDIA pickle without executing anything from it (NVIDIA's `legacy.load_network_pkl` use).
+def read_torch_snapshot(data: bytes, source: str) -> dict:
+    """A stylegan2-ada-pytorch snapshot -> {'G', 'D', 'G_ema', 'Gs' (= G_ema), 'augment_pipe', 'training_set_kwargs'}
+    with the keys the file has. `augment_pipe` is data sg2tf does not run: {'class_name', 'init_kwargs', 'p'}."""
+    snap = torch_pickle.load_snapshot(data, source)
+    out = {}
+    for key in SNAPSHOT_NETWORKS:
+        obj = snap.get(key)
+        if obj is None:
+            continue
+        if not isinstance(obj, torch_pickle.PersistentObject):
+            raise NetworkPickleError(f'{source}: {key} is a {type(obj).__name__}, expected a stylegan2-ada-pytorch '
+                                     f'network')
+        stylegan2_ada_pytorch.check_known(obj, source, key)
+        out[key] = read_network(registry.torch_reader(obj.class_name, source, key)(obj, source, key), source)
+    if 'G_ema' in out:
+        out['Gs'] = out['G_ema']
+    if 'augment_pipe' in snap:
+        pipe = snap['augment_pipe']
+        if isinstance(pipe, torch_pickle.PersistentObject):
+            p = pipe.tensors().get('p')
+            pipe = {'class_name': pipe.class_name, 'init_kwargs': pipe.init_kwargs,
+                    'p': None if p is None else float(np.asarray(p).reshape(-1)[0])}
+        out['augment_pipe'] = pipe
+    if 'training_set_kwargs' in snap:
+        out['training_set_kwargs'] = snap['training_set_kwargs']
+    if not any(key in out for key in SNAPSHOT_NETWORKS):
+        raise NetworkPickleError(f'{source}: a stylegan2-ada-pytorch snapshot without networks (keys: '
+                                 f'{", ".join(str(k)[:20] for k in list(snap)[:8])})')
+    return out
 
-    A `(G, D, Gs)` snapshot gives `{'G': Generator, 'D': Discriminator, 'Gs': Generator}`; a pickle of a
-    single Network gives that network. Errors are `NetworkPickleError` with a one-line message.
+
+def load_network_pkl(path_or_file):
+    """Load an NVIDIA network pickle or a stylegan2-ada-pytorch snapshot without executing anything from it.
+
+    A TF1 `(G, D, Gs)` snapshot gives `{'G', 'D', 'Gs', 'G_ema'}` (`G_ema` is `Gs`, the name ADA-PT's scripts use);
+    a pickle of a single Network gives that network; a stylegan2-ada-pytorch snapshot gives
+    `read_torch_snapshot`'s dict. Errors are `NetworkPickleError` with a one-line message.
     """
-    source = str(getattr(path_or_file, 'name', path_or_file))
-    obj = restricted_load(path_or_file)
+    data, source = read_file(path_or_file)
+    if torch_pickle.is_torch_zip(data):
+        raise NetworkPickleError(f'{source}: a torch.save zip checkpoint (archive/data.pkl), not a network pickle: '
+                                 f'sg2tf reads NVIDIA pickles and stylegan2-ada-pytorch network-snapshot-*.pkl files')
+    if torch_pickle.is_torch_snapshot(data):
+        return read_torch_snapshot(data, source)
+    obj = restricted_loads(data, source)
     if isinstance(obj, NetworkStub):
         return read_network(obj, source)
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(x, NetworkStub) for x in obj):
-        return {key: read_network(net, source) for key, net in zip(('G', 'D', 'Gs'), obj)}
+        nets = {key: read_network(net, source) for key, net in zip(('G', 'D', 'Gs'), obj)}
+        nets['G_ema'] = nets['Gs']
+        return nets
     what = f'a tuple of {len(obj)} items' if isinstance(obj, tuple) else f'a {type(obj).__name__}'
     raise NetworkPickleError(f'{source}: not an NVIDIA network pickle: it holds {what}, expected a (G, D, Gs) '
                              f'tuple of dnnlib Networks or a single Network')

@@ -62,25 +62,29 @@ ALLOWED_GLOBALS = {
 
 
 class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only `allowed_globals`; persistent ids are refused. Subclasses set another allow-list."""
+    allowed_globals = ALLOWED_GLOBALS
+    what = 'NVIDIA network pickles'
+
     def __init__(self, file: BinaryIO, source: str):
         super().__init__(file, encoding='latin1')
         self.source = source
 
     def find_class(self, module: str, name: str):
         try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
+            return self.allowed_globals[(module, name)]
+        except (KeyError, TypeError):
             raise NetworkPickleError(
-                f"{self.source}: refused: the pickle references the global '{module}.{name}', which NVIDIA network "
-                f"pickles never contain (nothing from the file was executed)") from None
+                f"{self.source}: refused: the pickle references the global '{module}.{name}', which {self.what} "
+                f"never contain (nothing from the file was executed)") from None
 
     def persistent_load(self, pid):
-        raise NetworkPickleError(f'{self.source}: refused: the pickle uses persistent ids, which NVIDIA network '
-                                 f'pickles never contain (nothing from the file was executed)')
+        raise NetworkPickleError(f'{self.source}: refused: the pickle uses persistent ids, which {self.what} '
+                                 f'never contain (nothing from the file was executed)')
 
 
-def restricted_load(path_or_file) -> object:
-    """Unpickle with the allow-list above. Any failure becomes a one-line `NetworkPickleError`."""
+def read_file(path_or_file) -> tuple[bytes, str]:
+    """(contents, name for messages) of a path or a binary file object; a one-line error if unreadable/empty."""
     if isinstance(path_or_file, (str, os.PathLike)):
         source = os.fspath(path_or_file)
         try:
@@ -89,12 +93,17 @@ def restricted_load(path_or_file) -> object:
         except OSError as e:
             raise NetworkPickleError(f'{source}: cannot read: {e.strerror or e}') from None
     else:
-        source = getattr(path_or_file, 'name', '<file object>')
+        source = str(getattr(path_or_file, 'name', '<file object>'))
         data = path_or_file.read()
     if not data:
         raise NetworkPickleError(f'{source}: the file is empty, expected an NVIDIA network pickle')
+    return data, source
+
+
+def restricted_loads(data: bytes, source: str, unpickler: type[RestrictedUnpickler] = RestrictedUnpickler) -> object:
+    """Unpickle `data` with `unpickler`'s allow-list. Any failure becomes a one-line `NetworkPickleError`."""
     try:
-        obj = RestrictedUnpickler(io.BytesIO(data), str(source)).load()
+        return unpickler(io.BytesIO(data), source).load()
     except NetworkPickleError:
         raise
     except EOFError:
@@ -102,4 +111,8 @@ def restricted_load(path_or_file) -> object:
     except Exception as e:  # UnpicklingError, ValueError, KeyError, ... from malformed streams
         kind = 'truncated or corrupt' if data[:1] == b'\x80' else 'not a pickle file'
         raise NetworkPickleError(f'{source}: {kind} ({type(e).__name__}: {str(e)[:120]})') from None
-    return obj
+
+
+def restricted_load(path_or_file) -> object:
+    """Read and unpickle an NVIDIA TF1 pickle with the allow-list above (one-line `NetworkPickleError`s)."""
+    return restricted_loads(*read_file(path_or_file))
