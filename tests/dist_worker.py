@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sg2tf import nvnames  # noqa: E402
+from sg2tf.nvidia import names as nvnames  # noqa: E402
 from sg2tf.training.dataset import TFRecordDataset  # noqa: E402
 from sg2tf.training.loop import CONFIGS, Trainer  # noqa: E402
 from sg2tf.cli.train import is_chief, make_strategy  # noqa: E402

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import legacy
-from legacy.unpickler import restricted_load
+from sg2tf.nvidia.unpickler import restricted_load
 from tools import make_random_pkl
 
 ARCHS = ('orig', 'skip', 'resnet')
@@ -69,7 +69,7 @@ def test_architecture_pairs(tmp_path, g_arch, d_arch):
 
 def test_other_sizes(tmp_path):
     """Non-default latent sizes, channel count, fmap settings and resolution, via a pickle in NVIDIA format."""
-    from legacy.writer import save_network_pkl
+    from sg2tf.nvidia import save_network_pkl
     from sg2tf import Discriminator, Generator
     kw = dict(num_channels=1, resolution=64, label_size=0)
     G = Generator(64, 1, 0, latent_size=96, dlatent_size=80,

@@ -9,7 +9,7 @@ import pytest
 import legacy
 import sg2tf
 from conftest import DATA, FIXTURES
-from legacy.unpickler import RestrictedUnpickler, restricted_load
+from sg2tf.nvidia.unpickler import RestrictedUnpickler, restricted_load
 from sg2tf.cli import convert
 
 STATE_KEYS = ['version', 'name', 'static_kwargs', 'components', 'build_module_src', 'build_func_name', 'variables']
@@ -171,7 +171,7 @@ def test_build_module_src_default_and_embedding(loaded, tmp_path, capsys):
     """Default: sg2tf's TF1 module defining NVIDIA's four build functions (run in TF1 graph mode by
     test_tf1_module.py); with --nvidia-src the given module text is stored in every network of the snapshot."""
     import ast
-    from legacy.writer import BUILD_MODULE_SRC, TF1_MODULE_PATH
+    from sg2tf.nvidia.stylegan2 import BUILD_MODULE_SRC, TF1_MODULE_PATH
     with open(TF1_MODULE_PATH, encoding='utf-8') as f:
         assert BUILD_MODULE_SRC == f.read()
     defined = {node.name for node in ast.parse(BUILD_MODULE_SRC).body if isinstance(node, ast.FunctionDef)}

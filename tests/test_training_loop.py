@@ -124,7 +124,7 @@ def test_sigkill_then_resume(tmp_path, data_dir):
 
 def test_resume_from_pickle_fine_tunes(tmp_path, data_dir, monkeypatch, capsys):
     """--resume-from takes architecture and weights from an NVIDIA-format (G, D, Gs) pickle."""
-    from legacy.writer import save_network_pkl
+    from sg2tf.nvidia import save_network_pkl
     from sg2tf import Discriminator, Generator
     kw = dict(latent_size=8, dlatent_size=8, mapping_kwargs=dict(mapping_layers=1, mapping_fmaps=8),
               synthesis_kwargs=dict(fmap_base=16, fmap_max=8, architecture='orig'))
