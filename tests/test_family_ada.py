@@ -3,7 +3,6 @@ pickles written back as NVIDIA's dnnlib writes them, random networks of other sh
 import io
 import json
 import os
-import pickle
 import warnings
 
 import keras
@@ -335,6 +334,11 @@ def test_random_networks_round_trip(case, tmp_path):
     out = D(img, c).numpy()
     assert out.shape == (4, 1) and np.all(np.isfinite(out))
     np.testing.assert_array_equal(nets['D'](img, c).numpy(), out)
+    for model, args in ((Gs, (z, c)), (D, (img, c))):  # native Keras file of a network of this shape
+        model.save(tmp_path / f'{model.name}.keras')
+        again = keras.models.load_model(tmp_path / f'{model.name}.keras')
+        assert type(again) is type(model) and again.get_config() == model.get_config()
+        np.testing.assert_array_equal(again(*args).numpy(), model(*args).numpy())
     np.testing.assert_array_equal(nets['Gs'].run(z, c, randomize_noise=False),
                                   np.transpose(Gs(z, c, truncation_psi=Gs.truncation_psi,
                                                    truncation_cutoff=Gs.truncation_cutoff).numpy(), [0, 3, 1, 2]))
@@ -519,4 +523,3 @@ def test_pickle_protocol_default_and_scalars(loaded, tmp_path):
     syn = restricted_load(str(tmp_path / 'p4.pkl'))[2].state['components']['synthesis'].state
     strengths = [v for n, v in syn['variables'] if n.endswith('noise_strength')]
     assert len(strengths) == 9 and all(type(v) is np.float32 for v in strengths)
-    assert pickle.HIGHEST_PROTOCOL >= 4
