@@ -107,8 +107,7 @@ def test_unknown_missing_and_misshaped_variables(tmp_path):
 
 
 @pytest.mark.parametrize('func,version,what', [
-    ('G_style', 4, 'StyleGAN1'), ('D_basic', 3, 'StyleGAN1'), ('D_stylegan', 5, 'StyleGAN2-ADA'),
-    ('D_stylegan2', 5, 'StyleGAN2-ADA')])
+    ('D_stylegan', 5, 'StyleGAN2-ADA'), ('D_stylegan2', 5, 'StyleGAN2-ADA')])
 def test_unsupported_families_say_what_they_are(tmp_path, func, version, what):
     def edit(G, D, Gs):
         D.state['build_func_name'], D.state['version'] = func, version

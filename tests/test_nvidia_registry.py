@@ -60,7 +60,8 @@ def test_table_writes_only_what_differs_and_keeps_a_files_order():
 @pytest.mark.parametrize('func,version,synthesis,what', [
     ('G_main', 4, 'G_synthesis_stylegan2', None), ('D_stylegan2', 2, None, None),
     ('G_main', 4, 'G_synthesis_stylegan_revised', None), ('G_main', 5, 'G_synthesis', None),
-    ('G_style', 3, 'G_synthesis', 'StyleGAN1'), ('D_main', 5, None, None),
+    ('G_style', 3, 'G_synthesis', None), ('D_basic', 4, None, None), ('G_synthesis', 2, None, None),
+    ('D_main', 5, None, None),
     ('Bogus', 4, None, 'unknown build function'), ('D_stylegan2', 7, None, 'unknown Network state version')])
 def test_registry_dispatch(func, version, synthesis, what):
     from sg2tf.nvidia.unpickler import NetworkStub

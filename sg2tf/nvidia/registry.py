@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from sg2tf.nvidia import stylegan2, stylegan2_ada, stylegan2_revised, tfstate
+from sg2tf.nvidia import stylegan1, stylegan2, stylegan2_ada, stylegan2_revised, tfstate
 from sg2tf.nvidia.unpickler import NetworkPickleError
 
-FAMILIES = (stylegan2, stylegan2_revised, stylegan2_ada)
+FAMILIES = (stylegan2, stylegan2_revised, stylegan2_ada, stylegan1)
 KNOWN_VERSIONS = (2, 3, 4, 5)
 
 
@@ -30,9 +30,6 @@ class Reader(NamedTuple):
 NOT_SUPPORTED_YET = (
     # Version 5 is written by StyleGAN2-ADA's dnnlib only: a build function its family does not read.
     Reader('a StyleGAN2-ADA (TF) network of another kind', None, (5,), None, None),
-    Reader('a StyleGAN1 / StyleGAN2 config-A generator (G_style)', 'G_style', (2, 3, 4), None, None),
-    Reader('a StyleGAN1 or StyleGAN2-ADA synthesis network (G_synthesis)', 'G_synthesis', (2, 3, 4), None, None),
-    Reader('a StyleGAN1 / StyleGAN2 config-A discriminator (D_basic)', 'D_basic', (2, 3, 4), None, None),
 )
 
 READERS = tuple(Reader(f.NAME, func, versions, synthesis, read)
