@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sg2tf.nvidia import names as nvnames
 
 
 class _EasyDict(dict):
@@ -48,22 +47,28 @@ def _finish(images_nhwc: np.ndarray, output_transform: dict | None):
     return images
 
 
+def _names():
+    """sg2tf.nvidia.names, imported at first use: the NVIDIA package imports the networks, which use this module."""
+    from sg2tf.nvidia import names
+    return names
+
+
 class _VarsMixin:
     """`vars`, `get_var`, `set_var`, `trainables` with NVIDIA names and layouts."""
 
     def _nv_vars(self) -> dict:
-        return nvnames.nvidia_variables(self)
+        return _names().nvidia_variables(self)
 
     def _resolve(self, name: str) -> str:
         table = self._nv_vars()
-        for candidate in (name, nvnames.unscoped_name(name)):  # `G.vars` style scoped names too
+        for candidate in (name, _names().unscoped_name(name)):  # `G.vars` style scoped names too
             if candidate in table:
                 return candidate
         raise KeyError(f'{self.name}: no variable named {name!r}; known: {", ".join(table)}')
 
     @property
     def vars(self) -> dict:
-        return {name: nvnames.to_nvidia_layout(name, v.numpy()) for name, v in self._nv_vars().items()}
+        return {name: _names().to_nvidia_layout(name, v.numpy()) for name, v in self._nv_vars().items()}
 
     @property
     def trainables(self) -> dict:
@@ -72,14 +77,14 @@ class _VarsMixin:
     def get_var(self, name: str) -> np.ndarray:
         """Value of an NVIDIA-named variable in NVIDIA's layout (e.g. `dlatent_avg`, `G_synthesis/noise0`)."""
         name = self._resolve(name)
-        return nvnames.to_nvidia_layout(name, self._nv_vars()[name].numpy())
+        return _names().to_nvidia_layout(name, self._nv_vars()[name].numpy())
 
     def set_var(self, name: str, value) -> None:
         name = self._resolve(name)
         var = self._nv_vars()[name]
-        value = nvnames.to_keras_layout(name, value)
+        value = _names().to_keras_layout(name, value)
         if tuple(value.shape) != tuple(var.shape):
-            raise ValueError(f'{self.name}/{name}: expected shape {list(nvnames.nvidia_shape(name, var.shape))}, '
+            raise ValueError(f'{self.name}/{name}: expected shape {list(_names().nvidia_shape(name, var.shape))}, '
                              f'got {list(np.shape(value))}')
         var.assign(value)
 

@@ -81,7 +81,7 @@ def test_signatures_match_keras_in_fresh_process(exported, fixture, tmp_path):
     assert got['synthesis'].dtype == np.float32 and got['synthesis'].shape == img.shape
     assert rel_err(got['synthesis'], img) <= TOL
     assert got['serving_default'].dtype == np.uint8 and got['serving_default'].shape == (3, G.resolution,
-                                                                                          G.resolution, 3)
+                                                                                          G.resolution, G.num_channels)
     _assert_uint8_matches(got['serving_default'], G(inputs['z'], labels, truncation_psi=PSI).numpy())
     np.testing.assert_array_equal(got['serving_default_again'], got['serving_default'])  # const: deterministic
     # NVIDIA's rule, exactly, on the SavedModel's own floats (mapping -> synthesis inside the same graph).

@@ -16,10 +16,21 @@ class ToolError(Exception):
     """Bad input or output for a command; the message is one line, printed as `error: ...`."""
 
 
+def is_generator(model) -> bool:
+    """Any sg2tf generator of any family (they all carry the dnnlib generator API)."""
+    from sg2tf.compat import DnnlibGeneratorMixin
+    return isinstance(model, DnnlibGeneratorMixin)
+
+
+def is_discriminator(model) -> bool:
+    from sg2tf.compat import DnnlibDiscriminatorMixin
+    return isinstance(model, DnnlibDiscriminatorMixin)
+
+
 def load_any(path: str):
-    """An NVIDIA pickle -> {'G', 'D', 'Gs'} (or one network); a `.keras` file -> the sg2tf model it holds."""
-    import sg2tf
-    from sg2tf.nvidia import NetworkPickleError, load_network_pkl
+    """An NVIDIA pickle or stylegan2-ada-pytorch snapshot -> its dict of networks (or one network); a `.keras`
+    file -> the sg2tf model it holds."""
+    from sg2tf.nvidia import NetworkPickleError, load_network_pkl  # also registers every family's Keras classes
     if not os.path.isfile(path):
         raise ToolError(f'{path}: no such file')
     if path.endswith('.keras'):
@@ -29,7 +40,7 @@ def load_any(path: str):
         except Exception as e:  # zip / config / weight errors of all kinds
             raise ToolError(f'{path}: not a loadable sg2tf .keras file ({type(e).__name__}: '
                             f'{" ".join(str(e).split())[:160]})') from None
-        if not isinstance(model, (sg2tf.Generator, sg2tf.Discriminator)):
+        if not (is_generator(model) or is_discriminator(model)):
             raise ToolError(f'{path}: holds a {type(model).__name__}, expected an sg2tf Generator or Discriminator')
         return model
     try:
@@ -39,11 +50,10 @@ def load_any(path: str):
 
 
 def load_generator(path: str):
-    """Gs of an NVIDIA pickle (or its single generator), or the Generator of a `.keras` file."""
-    import sg2tf
+    """Gs (G_ema) of a pickle or snapshot (or its single generator), or the generator of a `.keras` file."""
     nets = load_any(path)
-    G = nets['Gs'] if isinstance(nets, dict) else nets
-    if not isinstance(G, sg2tf.Generator):
+    G = nets.get('Gs', nets.get('G')) if isinstance(nets, dict) else nets
+    if not is_generator(G):
         raise ToolError(f'{path}: holds a {type(G).__name__}, expected a generator')
     return G
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
-from sg2tf.cli._common import ToolError, atomic_output, load_any
+from sg2tf.cli._common import ToolError, atomic_output, is_discriminator, is_generator, load_any
 
 NETS = ('G', 'D', 'Gs')
 
@@ -55,31 +56,38 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
                 src = f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise ToolError(f'{nvidia_src}: cannot read ({getattr(e, "strerror", None) or e})') from None
-        if 'def G_main' not in src or 'def D_stylegan2' not in src:
-            raise ToolError(f'{nvidia_src}: does not define G_main and D_stylegan2 (expected NVIDIA\'s '
-                            f'training/networks_stylegan2.py)')
+        if not re.search(r'^def (G_main|G_style)\b', src, re.M):
+            raise ToolError(f'{nvidia_src}: does not define G_main or G_style (expected NVIDIA\'s module: '
+                            f'training/networks_stylegan2.py, networks_stylegan.py, or ADA\'s training/networks.py)')
     loaded = [load_any(p) for p in inputs]
     if len(loaded) == 3:
-        import sg2tf
-        for path, model, cls in zip(inputs, loaded, (sg2tf.Generator, sg2tf.Discriminator, sg2tf.Generator)):
-            if not isinstance(model, cls):
-                raise ToolError(f'{path}: holds a {type(model).__name__}, expected a {cls.__name__} '
-                                f'(order: G D Gs)')
+        for path, model, (check, what) in zip(inputs, loaded, ((is_generator, 'generator'),
+                                                               (is_discriminator, 'discriminator'),
+                                                               (is_generator, 'generator'))):
+            if not check(model):
+                raise ToolError(f'{path}: holds a {type(model).__name__}, expected a {what} (order: G D Gs)')
     with atomic_output(out, overwrite=overwrite) as tmp:  # same extension: Keras picks the format by it
         if out_kind == '.pkl':
             from sg2tf.nvidia import save_network_pkl
             if len(loaded) == 3:
                 save_network_pkl(tmp, *loaded, build_module_src=src)
                 what = '(G, D, Gs)'
-            elif isinstance(loaded[0], dict):
+            elif isinstance(loaded[0], dict) and all(k in loaded[0] for k in NETS):
                 save_network_pkl(tmp, loaded[0]['G'], loaded[0]['D'], loaded[0]['Gs'], build_module_src=src)
                 what = '(G, D, Gs)'
+            elif isinstance(loaded[0], dict):  # a stripped stylegan2-ada-pytorch snapshot: its generator
+                if 'Gs' not in loaded[0]:
+                    raise ToolError(f'{inputs[0]}: holds no G_ema/Gs to write')
+                save_network_pkl(tmp, loaded[0]['Gs'], build_module_src=src)
+                what = 'Gs'
             else:
                 save_network_pkl(tmp, loaded[0], build_module_src=src)
                 what = loaded[0].name
         else:
             if len(loaded) != 1:
                 raise ToolError(f'{out}: a {out_kind} file holds one network; pass one --in')
+            if isinstance(loaded[0], dict) and net not in loaded[0]:
+                raise ToolError(f'{inputs[0]}: holds no {net} (it has {", ".join(k for k in NETS if k in loaded[0])})')
             model = loaded[0][net] if isinstance(loaded[0], dict) else loaded[0]
             if out_kind == '.keras':
                 model.save(tmp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from sg2tf.nvidia import stylegan1, stylegan2, stylegan2_ada, stylegan2_revised, tfstate
+from sg2tf.nvidia import stylegan1, stylegan2, stylegan2_ada, stylegan2_ada_pytorch, stylegan2_revised, tfstate
 from sg2tf.nvidia.unpickler import NetworkPickleError
 
 FAMILIES = (stylegan2, stylegan2_revised, stylegan2_ada, stylegan1)
@@ -69,6 +69,19 @@ def tf1_reader(state: dict, source: str) -> Callable:
                                  f'{synthesis!r} and mapping {mapping!r} (state version {version})')
     raise NetworkPickleError(f"{source}: not supported: unknown build function {func!r} of network "
                              f"{state.get('name')!r}")
+
+
+# Families read from stylegan2-ada-pytorch snapshots (torch_pickle), by the class name of a persistent object.
+TORCH_FAMILIES = (stylegan2_ada_pytorch,)
+
+
+def torch_reader(class_name: str, source: str, key: str) -> Callable:
+    """(PersistentObject, source, name) -> TF1 Network state, for a snapshot network of `class_name`."""
+    for family in TORCH_FAMILIES:
+        if class_name in family.TORCH_READERS:
+            return family.TORCH_READERS[class_name]
+    raise NetworkPickleError(f'{source}: {key}: not supported: a stylegan2-ada-pytorch {class_name[:40]!r} is not a '
+                             f'network sg2tf reads')
 
 
 def writer(model) -> Callable:

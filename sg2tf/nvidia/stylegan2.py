@@ -16,8 +16,8 @@ NAME = 'StyleGAN2 (config E/F)'
 
 # NVIDIA's TF1 `Network.__setstate__` execs `build_module_src` and calls `build_func_name` from it to rebuild the
 # graph. NVIDIA's networks_stylegan2.py cannot ship with sg2tf (licence), so by default the pickle carries sg2tf's
-# own clean-room TF1 module `tf1_networks.py.txt`: it defines G_main, G_mapping, G_synthesis_stylegan2 and
-# D_stylegan2 with NVIDIA's signatures, variable names, shapes and creation order and the same forward math, so
+# own clean-room TF1 module `tf1_networks.py.txt`: it defines G_main, G_mapping, G_synthesis_stylegan2,
+# D_stylegan2 and (configs B-D) G_synthesis_stylegan_revised, D_stylegan with NVIDIA's signatures, variable names, shapes and creation order and the same forward math, so
 # the pickle loads in NVIDIA's code unaided (checked by tests/test_tf1_module.py against outputs of NVIDIA's own
 # graphs). Users may still embed NVIDIA's module instead (`save_network_pkl(..., build_module_src=open(
 # 'training/networks_stylegan2.py').read())`, or `sg2tf-convert --nvidia-src`). Readers that never exec the
@@ -110,11 +110,13 @@ def write_generator(G: Generator, name: str, src: str | None = None) -> NetworkS
                    if n.startswith(key + '/')] for key in names.COMPONENTS}
     # `lod` 0: a fully grown network (G_main keeps the variable of progressive growing).
     own = [('lod', np.float32(0.0))] + [(n, tfstate.variable_value(n, v)) for n, v in table.items() if '/' not in n]
+    # G_main passes its **kwargs (not its own parameters such as truncation_psi) on to both components.
+    forwarded = {k: v for k, v in kwargs.items() if k not in _G_MAIN}
     components = {
-        'synthesis': tfstate.make_state(names.COMPONENT_SCOPES['synthesis'], G_SYNTHESIS.build_func, kwargs,
+        'synthesis': tfstate.make_state(names.COMPONENT_SCOPES['synthesis'], G_SYNTHESIS.build_func, forwarded,
                                         parts['synthesis'], src),
         'mapping': tfstate.make_state(names.COMPONENT_SCOPES['mapping'], G_MAPPING.build_func,
-                                      {'dlatent_broadcast': arch.num_layers(G.resolution), **kwargs},
+                                      {'dlatent_broadcast': arch.num_layers(G.resolution), **forwarded},
                                       parts['mapping'], src),
     }
     return tfstate.make_state(name, G_MAIN.build_func, kwargs, own, src, components)
