@@ -191,3 +191,43 @@ def test_unwritable_output_directory(tmp_path, capsys):
         assert 'permission denied' in _one_line_error(capsys)
     finally:
         ro.chmod(0o755)
+
+
+def test_permission_denied_one_line_and_nothing_written(tmp_path, capsys, monkeypatch):
+    """The permission-denied paths without relying on file modes (root, as in CI, ignores them): the fail-fast
+    check (os.access says no), the temporary directory (mkdtemp raises PermissionError) and the SavedModel write
+    itself (raises PermissionError) each end in one line naming the output, and leave nothing behind."""
+    from sg2tf import fileio
+    net = os.path.join(DATA, 'f32.pkl')
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    real_access, real_mkdtemp = os.access, fileio.tempfile.mkdtemp
+
+    monkeypatch.setattr(fileio.os, 'access', lambda p, mode, **kw: os.path.abspath(p) != str(ro)
+                        and real_access(p, mode, **kw))
+    assert exp.main(['--network', net, '--out', str(ro / 'model')]) == 1
+    assert _one_line_error(capsys) == f'error: {ro / "model"}: cannot write to {ro} (permission denied)'
+    monkeypatch.setattr(fileio.os, 'access', real_access)
+
+    def no_mkdtemp(*args, dir=None, **kw):
+        if dir is not None and os.path.abspath(dir) == str(ro):
+            raise PermissionError(13, 'Permission denied', str(ro))
+        return real_mkdtemp(*args, dir=dir, **kw)
+    monkeypatch.setattr(fileio.tempfile, 'mkdtemp', no_mkdtemp)
+    assert exp.main(['--network', net, '--out', str(ro / 'model')]) == 1
+    assert _one_line_error(capsys) == f'error: {ro / "model"}: cannot write to {ro} (Permission denied)'
+    monkeypatch.setattr(fileio.tempfile, 'mkdtemp', real_mkdtemp)
+
+    def no_write(path, **kw):
+        os.makedirs(path)  # something was written before the failure
+        raise PermissionError(13, 'Permission denied', os.path.join(path, 'saved_model.pb'))
+
+    def archive_that_cannot_write(*args, real=exp.build_archive, **kw):
+        archive = real(*args, **kw)
+        archive.write_out = no_write
+        return archive
+    monkeypatch.setattr(exp, 'build_archive', archive_that_cannot_write)
+    assert exp.main(['--network', net, '--out', str(ro / 'model')]) == 1
+    err = _one_line_error(capsys)
+    assert err.startswith(f'error: {ro}') and err.endswith('saved_model.pb: Permission denied'), err
+    assert os.listdir(ro) == []
