@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -95,30 +94,44 @@ def test_nan_stops_with_step_and_term(tmp_path, data_dir):
         t.train(1.0, max_steps=1, log=lambda s: None)
 
 
-def test_sigkill_then_resume(tmp_path, data_dir):
-    """Kill -9 at a random moment after the first checkpoint; nothing is corrupt and the run resumes."""
+KILL_STEP, CKPT_STEPS = 8, 3  # checkpoints at steps 3 and 6; killed during step 8's snapshot: steps 7-8 are lost
+
+
+def test_sigkill_then_resume(tmp_path, data_dir, capsys):
+    """Kill -9 at a fixed point (the child kills itself as it starts writing the snapshot of step KILL_STEP, two
+    steps after its last checkpoint): nothing is corrupt, the resumed run starts at the last checkpoint (so only
+    the steps since it are lost) and continues from there."""
     out = str(tmp_path / 'run')
     env = dict(os.environ, PYTHONPATH=ROOT, SG2TF_TEST_TINY='1')
-    cmd = [sys.executable, '-c', 'import sys, dataclasses; from sg2tf.training.loop import CONFIGS; '
-           f'CONFIGS["tiny"] = dataclasses.replace(CONFIGS["f"], **{TINY!r}); '
-           'from sg2tf.cli.train import main; sys.exit(main(sys.argv[1:]))',
-           '--data', data_dir, '--outdir', out, '--cfg', 'tiny', '--kimg', '10', '--snap', '0.004']
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = ('import os, signal, sys, dataclasses\n'
+             'from sg2tf.training.loop import CONFIGS, Trainer\n'
+             f'CONFIGS["tiny"] = dataclasses.replace(CONFIGS["f"], **{TINY!r})\n'
+             'save_snapshot = Trainer.save_snapshot\n'
+             'def killing_save_snapshot(self):\n'
+             f'    if int(self.step.numpy()) == {KILL_STEP}:\n'
+             '        os.kill(os.getpid(), signal.SIGKILL)\n'
+             '    return save_snapshot(self)\n'
+             'Trainer.save_snapshot = killing_save_snapshot\n'
+             'from sg2tf.cli.train import main\n'
+             'sys.exit(main(sys.argv[1:]))\n')
+    batch = TINY['batch_size']
+    cmd = [sys.executable, '-c', child, '--data', data_dir, '--outdir', out, '--cfg', 'tiny', '--kimg', '10',
+           '--snap', str(batch / 1000), '--ckpt', str(CKPT_STEPS * batch / 1000)]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
+    assert f'step {KILL_STEP - 1:6d}' in res.stdout and f'step {KILL_STEP:6d}' not in res.stdout, res.stdout
     ckpt_dir = os.path.join(out, 'checkpoints')
-    deadline = time.time() + 240
-    while time.time() < deadline and not (os.path.isdir(ckpt_dir) and tf.train.latest_checkpoint(ckpt_dir)):
-        time.sleep(0.2)
-    assert tf.train.latest_checkpoint(ckpt_dir), 'no checkpoint within the time limit'
-    time.sleep(np.random.uniform(0.0, 2.0))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    saved = tf.train.latest_checkpoint(ckpt_dir)
-    saved_step = int(saved.rsplit('-', 1)[1])
+    saved_step = int(tf.train.latest_checkpoint(ckpt_dir).rsplit('-', 1)[1])
+    last_ckpt = KILL_STEP // CKPT_STEPS * CKPT_STEPS
+    assert saved_step == last_ckpt and KILL_STEP - saved_step < CKPT_STEPS
     for snap in glob.glob(os.path.join(out, 'network-snapshot-*.pkl')):
         legacy.load_network_pkl(snap)  # every complete-named file is a complete pickle
     with open(os.path.join(out, 'training_options.json')) as f:
         json.load(f)
-    assert train_keras.main(['--resume', out, '--kimg', str((saved_step + 2) * 4 / 1000), '--snap', '1']) == 0
+    capsys.readouterr()
+    assert train_keras.main(['--resume', out, '--kimg', str((saved_step + 2) * batch / 1000), '--snap', '1']) == 0
+    log = capsys.readouterr().out
+    assert f'kimg {saved_step * batch / 1000:.3f} (step {saved_step})' in log, log
     assert tf.train.latest_checkpoint(ckpt_dir).endswith(f'ckpt-{saved_step + 2}')
 
 
