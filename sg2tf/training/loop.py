@@ -136,6 +136,21 @@ def save_image_grid(images_nhwc: np.ndarray, path: str, grid: tuple[int, int]) -
         Image.fromarray(img[:, :, 0] if c == 1 else img).save(tmp, format='PNG')
 
 
+def check_trainable(nets: dict) -> None:
+    """The trainer runs StyleGAN2's losses on StyleGAN2 E/F, configs B-D (fully grown: E/F orig) and ADA
+    networks (TF pickles or stylegan2-ada-pytorch snapshots); StyleGAN1 needs its own training loop."""
+    from sg2tf.stylegan2_ada import AdaDiscriminator, AdaGenerator
+    from sg2tf.stylegan2_revised import RevisedDiscriminator
+    kinds = {'G': (Generator, AdaGenerator), 'D': (Discriminator, RevisedDiscriminator, AdaDiscriminator)}
+    for key, classes in kinds.items():
+        if key not in nets:
+            raise ValueError(f'the pickle holds no {key} (fine-tuning needs G, D and Gs)')
+        if not isinstance(nets[key], classes):
+            what = f'{type(nets[key]).__module__}.{type(nets[key]).__name__}'
+            raise ValueError(f'not supported yet: fine-tuning a {what} ({key}); sg2tf trains StyleGAN2 (configs B-F) '
+                             f'and StyleGAN2-ADA networks')
+
+
 class Trainer:
     """Owns the networks, optimisers, loss state and checkpoint of one run."""
 
@@ -149,6 +164,7 @@ class Trainer:
         self.is_chief = is_chief
         res, ch, ls = data.resolution, data.num_channels, data.label_size
         if init_networks is not None:
+            check_trainable(init_networks)
             got = (init_networks['G'].resolution, init_networks['G'].num_channels, init_networks['G'].label_size)
             if got != (res, ch, ls):
                 raise ValueError(f'the networks are {got[0]}x{got[0]}x{got[1]} with label_size {got[2]}, the dataset '
