@@ -1,5 +1,6 @@
 """upfirdn2d / conv2d_resample / bias_act (pure-TF path) against direct NumPy references; first- and second-order
 gradients; the activation codes shared with the C++ kernels."""
+import importlib
 import importlib.util
 import re
 from pathlib import Path
@@ -44,13 +45,27 @@ CASES = [  # (up, down, pad (x0, x1, y0, y1), filter taps, flip, gain)
 ]
 
 
+def _polyphase_max():
+    mod = importlib.import_module('sg2tf.ops.upfirdn2d')  # the module (sg2tf.ops.upfirdn2d is also the function)
+    return mod, mod.POLYPHASE_MAX_CHANNELS
+
+
+@pytest.mark.parametrize('channels', [3, 'above'])
 @pytest.mark.parametrize('up,down,pad,taps,flip,gain', CASES)
-def test_upfirdn2d_matches_numpy(up, down, pad, taps, flip, gain):
+def test_upfirdn2d_matches_numpy(up, down, pad, taps, flip, gain, channels, monkeypatch):
+    """Both upsampling branches: the transposed-conv (polyphase) one for channels <= POLYPHASE_MAX_CHANNELS and
+    zero insertion + depthwise conv above it; the branch taken is recorded and checked."""
+    mod, limit = _polyphase_max()
+    channels = limit + 5 if channels == 'above' else channels
+    taken = []
+    real = mod._upsample_transposed
+    monkeypatch.setattr(mod, '_upsample_transposed', lambda *a, **k: taken.append(1) or real(*a, **k))
     rnd = np.random.RandomState(0)
-    x = rnd.randn(2, 7, 9, 3).astype(np.float32)
+    x = rnd.randn(2, 7, 9, channels).astype(np.float32)
     f = ops.setup_filter(taps, normalize=not isinstance(taps, np.ndarray))
-    y = ops.upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain).numpy()
+    y = ops.upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain, impl='ref').numpy()
     ref = upfirdn2d_numpy(x, f, up, down, pad, flip, gain)
+    assert bool(taken) == (up > 1 and down == 1 and channels <= limit)
     assert y.shape == ref.shape
     assert rel_err(y, ref) <= 1e-6
 
@@ -71,25 +86,63 @@ def test_bias_act(act):
     assert rel_err(y, ref) <= 1e-6
 
 
-def test_second_order_gradients():
-    """R1 and path-length regularization need gradients of gradients through every op."""
+FD_STEP, FD_TOL = 1e-5, 1e-7  # float64 central differences: truncation ~h^2 ~1e-10, round-off ~eps/h ~2e-11
+
+
+def _second_order_case(act, dtype=np.float64):
+    """Generator-like chain (modulated up-conv, down-conv, bias_act, downsample), the loss L(x) and the R1-style
+    penalty P = ||dL/dx||^2, with dP/d(params) and the Hessian-vector product d<dL/dx, u>/dx by autodiff."""
     rnd = np.random.RandomState(2)
-    x = tf.constant(rnd.randn(2, 8, 8, 3).astype(np.float32))
-    w = tf.Variable(rnd.randn(3, 3, 3, 4).astype(np.float32))
-    w2 = tf.Variable(rnd.randn(3, 3, 4, 3).astype(np.float32))
-    s = tf.constant(rnd.rand(2, 3).astype(np.float32) + 0.5)
+    x = tf.constant(rnd.randn(2, 8, 8, 3).astype(dtype))
+    params = [tf.Variable(rnd.randn(*shape).astype(dtype)) for shape in ([3, 3, 3, 4], [3, 3, 4, 3], [3])]
+    s = tf.constant((rnd.rand(2, 3) + 0.5).astype(dtype))
+    u = tf.constant(rnd.randn(*x.shape).astype(dtype))
     f = ops.setup_filter([1, 3, 3, 1])
-    with tf.GradientTape() as outer:
+
+    def first_order(x):
+        w, w2, b = params
         with tf.GradientTape() as inner:
             inner.watch(x)
             y = modulated_conv2d(x, w, s, up=2, resample_filter=f)
-            y = ops.bias_act(ops.conv_downsample_2d(y, w2, f), act='lrelu')
-            y = ops.downsample_2d(y, f)
+            y = ops.bias_act(ops.conv_downsample_2d(y, w2, f), b, act=act, impl='ref')
+            y = ops.downsample_2d(y, f, impl='ref')
             loss = tf.reduce_sum(tf.square(y))
-        g = inner.gradient(loss, x)
+        return inner.gradient(loss, x)
+
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch(x)
+        g = first_order(x)
         penalty = tf.reduce_sum(tf.square(g))
-    for gw in outer.gradient(penalty, [w, w2]):
-        assert gw is not None and np.all(np.isfinite(gw.numpy())) and np.linalg.norm(gw.numpy()) > 0
+        g_dot_u = tf.reduce_sum(g * u)
+    return x, u, params, first_order, outer.gradient(penalty, params), outer.gradient(g_dot_u, x)
+
+
+@pytest.mark.parametrize('act', ['lrelu', 'swish'])
+def test_second_order_gradients(act):
+    """R1 and path-length regularization need gradients of gradients through every op: in float64, autodiff's
+    second-order gradients equal central differences of the first-order gradient (step FD_STEP, rel err FD_TOL)."""
+    x, u, params, first_order, dp, hvp = _second_order_case(act)
+    assert all(d.dtype == tf.float64 for d in [*dp, hvp])
+    h = FD_STEP
+    fd_hvp = (first_order(x + h * u) - first_order(x - h * u)) / (2 * h)  # H u, elementwise
+    assert np.linalg.norm(hvp.numpy()) > 0 and rel_err(hvp, fd_hvp) <= FD_TOL, rel_err(hvp, fd_hvp)
+    rnd = np.random.RandomState(3)
+    for var, grad in zip(params, dp):
+        base = var.numpy()
+        for _ in range(3):  # directional derivatives of P along random directions v: <dP/dvar, v>
+            v = rnd.randn(*base.shape)
+            pen = []
+            for sign in (1, -1):
+                var.assign(base + sign * h * v)
+                pen.append(float(tf.reduce_sum(tf.square(first_order(x)))))
+            var.assign(base)
+            fd = (pen[0] - pen[1]) / (2 * h)
+            auto = float(np.sum(grad.numpy() * v))
+            assert abs(fd) > 0 and abs(auto - fd) <= FD_TOL * abs(fd), (var.shape, auto, fd)
+    # The float32 graph (what training runs) gives the same second-order gradients, to float32 round-off.
+    *_, dp32, hvp32 = _second_order_case(act, np.float32)
+    for a, b in zip([*dp32, hvp32], [*dp, hvp]):
+        assert a.dtype == tf.float32 and rel_err(a, b) <= 1e-5, rel_err(a, b)
 
 
 @pytest.mark.parametrize('up', [1, 2])
