@@ -166,3 +166,69 @@ def test_bad_snapshots_get_one_line(tmp_path):
     _one_line(_write(tmp_path, b'torch_utils.persistence' + evil[0:0] + evil, 'evil.pkl'), 'refused|not a pickle')
     missing = ts.persistent('Generator', G_KWARGS, {}, {}, {})
     _one_line(_write(tmp_path, _snapshot(G_ema=missing), 'missing.pkl'), "lacks parameter 'mapping")
+
+
+# Snapshots written in ADA-PT's format from random sg2tf ADA networks, against the same networks' ADA-TF pickles.
+SNAPSHOT_CASES = {
+    # unconditional grayscale, G orig / D orig, 8 mapping layers
+    'gray_orig': dict(
+        G=dict(resolution=16, num_channels=1, latent_size=16, dlatent_size=16,
+               mapping_kwargs=dict(mapping_layers=8, mapping_fmaps=16),
+               synthesis_kwargs=dict(fmap_base=64, fmap_max=16, architecture='orig', conv_clamp=256)),
+        D=dict(resolution=16, num_channels=1, fmap_base=64, fmap_max=16, architecture='orig', mbstd_group_size=4),
+        pt_G={'z_dim': 16, 'c_dim': 0, 'w_dim': 16, 'img_resolution': 16, 'img_channels': 1,
+              'mapping_kwargs': {'num_layers': 8, 'layer_features': 16},
+              'synthesis_kwargs': {'channel_base': 128, 'channel_max': 16, 'architecture': 'orig', 'conv_clamp': 256}},
+        pt_D={'c_dim': 0, 'img_resolution': 16, 'img_channels': 1, 'channel_base': 128, 'channel_max': 16,
+              'architecture': 'orig', 'epilogue_kwargs': {'mbstd_group_size': 4}}),
+    # conditional RGB, G resnet / D skip, label mapping in D
+    'cond_resnet_skip': dict(
+        G=dict(resolution=16, num_channels=3, label_size=4, latent_size=12, dlatent_size=12,
+               mapping_kwargs=dict(mapping_layers=2, mapping_fmaps=12, label_fmaps=12),
+               synthesis_kwargs=dict(fmap_base=64, fmap_max=16, architecture='resnet', conv_clamp=4)),
+        D=dict(resolution=16, num_channels=3, label_size=4, fmap_base=64, fmap_max=16, architecture='skip',
+               mapping_layers=2, mapping_fmaps=16, mapping_lrmul=0.01, mbstd_group_size=2, conv_clamp=1),
+        pt_G={'z_dim': 12, 'c_dim': 4, 'w_dim': 12, 'img_resolution': 16, 'img_channels': 3,
+              'mapping_kwargs': {'num_layers': 2},
+              'synthesis_kwargs': {'channel_base': 128, 'channel_max': 16, 'architecture': 'resnet', 'conv_clamp': 4}},
+        pt_D={'c_dim': 4, 'img_resolution': 16, 'img_channels': 3, 'channel_base': 128, 'channel_max': 16,
+              'architecture': 'skip', 'conv_clamp': 1, 'mapping_kwargs': {'num_layers': 2},
+              'epilogue_kwargs': {'mbstd_group_size': 2}}),
+    # the 1024 config's widths (z = w = 512, channel_base 32768 = 2 x fmap_base 16384, channel_max 512, 8 layers)
+    'config_f_widths': dict(
+        G=dict(resolution=8, num_channels=3, mapping_kwargs=dict(mapping_layers=8),
+               synthesis_kwargs=dict(fmap_base=16384, fmap_max=512)),
+        D=dict(resolution=8, num_channels=3, fmap_base=16384, fmap_max=512, mbstd_group_size=4),
+        pt_G={'z_dim': 512, 'c_dim': 0, 'w_dim': 512, 'img_resolution': 8, 'img_channels': 3,
+              'mapping_kwargs': {'num_layers': 8}, 'synthesis_kwargs': {'channel_base': 32768, 'channel_max': 512}},
+        pt_D={'c_dim': 0, 'img_resolution': 8, 'img_channels': 3, 'channel_base': 32768, 'channel_max': 512}),
+}
+
+
+@pytest.mark.parametrize('case', SNAPSHOT_CASES)
+def test_snapshot_agrees_with_ada_tf_pickle(case, tmp_path):
+    cfg = SNAPSHOT_CASES[case]
+    G, D = sg2tf.AdaGenerator(**cfg['G'], name='G_ema'), sg2tf.AdaDiscriminator(**cfg['D'], name='D')
+    rng = np.random.RandomState(0)
+    for model in (G, D):
+        model.build()
+        for v in model.weights:
+            v.assign((rng.standard_normal(v.shape) * 0.3).astype(np.float32))
+    legacy.save_network_pkl(tmp_path / 'tf.pkl', G, D, G, protocol=3)
+    path = _write(tmp_path, ts.dumps({'G': ts.generator_module(G, cfg['pt_G']), 'D': ts.discriminator_module(D, cfg['pt_D']),
+                                      'G_ema': ts.generator_module(G, cfg['pt_G']), 'augment_pipe': None,
+                                      'training_set_kwargs': None}))
+    from_pt, from_tf = legacy.load_network_pkl(path), legacy.load_network_pkl(str(tmp_path / 'tf.pkl'))
+    z = rng.standard_normal([4, G.latent_size]).astype(np.float32)
+    c = np.eye(G.label_size, dtype=np.float32)[[0, 1, 2, 3]] if G.label_size else None
+    img = rng.uniform(-1, 1, [4, G.resolution, G.resolution, G.num_channels]).astype(np.float32)
+    for key in ('G_ema', 'D'):
+        assert from_pt[key].vars.keys() == from_tf[key].vars.keys()
+        for name, value in from_tf[key].vars.items():
+            got = from_pt[key].get_var(name)
+            if name.endswith('/mod_bias'):  # ADA-PT stores b + 1: (b + 1) - 1 is b up to float32 rounding near 1
+                np.testing.assert_allclose(got, value, rtol=0, atol=2 ** -23, err_msg=f'{case}/{key}/{name}')
+            else:
+                np.testing.assert_array_equal(got, value, err_msg=f'{case}/{key}/{name}')
+    assert rel_err(from_pt['G_ema'](z, c, noise_mode='const'), from_tf['Gs'](z, c, noise_mode='const')) <= 1e-5
+    np.testing.assert_array_equal(from_pt['D'](img, c).numpy(), from_tf['D'](img, c).numpy())

@@ -154,3 +154,44 @@ def generator_module(G, init_kwargs: dict):
         blocks[f'b{r}'] = persistent('SynthesisBlock', {}, params, modules=mods)
     synthesis = persistent('SynthesisNetwork', {}, modules=blocks)
     return persistent('Generator', init_kwargs, modules={'synthesis': synthesis, 'mapping': mapping_net})
+
+
+def _fc(v, tf_name):
+    return persistent('FullyConnectedLayer', {}, {'weight': tensor(_pt_dense(v[f'{tf_name}/weight'])),
+                                                  'bias': tensor(v[f'{tf_name}/bias'])})
+
+
+def _conv_layer(v, tf_name, bias=True):
+    params = {'weight': tensor(_pt_conv(v[f'{tf_name}/weight']))}
+    if bias:
+        params['bias'] = tensor(v[f'{tf_name}/bias'])
+    return persistent('Conv2dLayer', {}, params)
+
+
+def discriminator_module(D, init_kwargs: dict):
+    """stylegan2-ada-pytorch `Discriminator` persistent object holding D's weights."""
+    v = D.vars
+    modules = {}
+    for r in (2 ** e for e in range(int(math.log2(D.resolution)), 2, -1)):
+        s, mods = f'{r}x{r}', {}
+        if f'{s}/FromRGB/weight' in v:
+            mods['fromrgb'] = _conv_layer(v, f'{s}/FromRGB')
+        mods['conv0'] = _conv_layer(v, f'{s}/Conv0')
+        mods['conv1'] = _conv_layer(v, f'{s}/Conv1_down')
+        if f'{s}/Skip/weight' in v:
+            mods['skip'] = _conv_layer(v, f'{s}/Skip', bias=False)
+        modules[f'b{r}'] = persistent('DiscriminatorBlock', {}, modules=mods)
+    if D.label_size:
+        mapping = {'embed': _fc(v, 'LabelEmbed')}
+        i = 0
+        while f'Mapping{i}/weight' in v:
+            mapping[f'fc{i}'] = _fc(v, f'Mapping{i}')
+            i += 1
+        modules['mapping'] = persistent('MappingNetwork', {}, modules=mapping)
+    epilogue = {}
+    if '4x4/FromRGB/weight' in v:
+        epilogue['fromrgb'] = _conv_layer(v, '4x4/FromRGB')
+    epilogue.update(mbstd=persistent('MinibatchStdLayer', {}), conv=_conv_layer(v, '4x4/Conv'),
+                    fc=_fc(v, '4x4/Dense0'), out=_fc(v, 'Output'))
+    modules['b4'] = persistent('DiscriminatorEpilogue', {}, modules=epilogue)
+    return persistent('Discriminator', init_kwargs, modules=modules)
