@@ -10,7 +10,8 @@ setup(
                             'nvidia/tf1_networks.py.txt',  # the TF1 build module stored in written pickles
                             'ops/cc/*']},                  # custom-op sources, compiled on first use
     python_requires='>=3.10',
-    install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py', 'tensorboard'],
+    install_requires=['tensorflow>=2.16', 'numpy', 'pillow', 'h5py', 'tensorboard', 'tqdm', 'imageio',
+                      'imageio-ffmpeg'],
     extras_require={'test': ['pytest', 'scikit-learn'], 'digits': ['scikit-learn']},
     entry_points={'console_scripts': [
         'sg2tf-generate=sg2tf.cli.generate:main',
@@ -18,5 +19,9 @@ setup(
         'sg2tf-dataset-tool=sg2tf.cli.dataset_tool:main',
         'sg2tf-export-savedmodel=sg2tf.cli.export_savedmodel:main',
         'sg2tf-convert=sg2tf.cli.convert:main',
+        'sg2tf-style-mix=sg2tf.cli.style_mix:main',
+        'sg2tf-interpolate=sg2tf.cli.interpolate:main',
+        'sg2tf-edit=sg2tf.cli.edit:main',
+        'sg2tf-project=sg2tf.cli.project:main',
     ]},
 )
