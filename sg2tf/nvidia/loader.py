@@ -1,33 +1,50 @@
 """`load_network_pkl`: an NVIDIA network pickle -> sg2tf Keras networks, with nothing from the file executed."""
 from __future__ import annotations
 
-import numpy as np
-
 from sg2tf.nvidia import registry, stylegan2_ada_pytorch, tfstate, torch_pickle
+from sg2tf.nvidia.errors import clean, show
 from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, read_file, restricted_loads
 
 SNAPSHOT_NETWORKS = ('G', 'D', 'G_ema')  # stylegan2-ada-pytorch's training_loop.py snapshot keys
 
 
-def read_network(stub: NetworkStub, source: str):
-    """Build the sg2tf network a TF1 Network state describes and fill every weight from its stored variables."""
-    state = stub.state
-    read = registry.tf1_reader(state, source)
-    name = str(state.get('name', state.get('build_func_name')))
+def _failure(source: str, where: str, e: Exception) -> NetworkPickleError:
+    """Any exception while interpreting a file's content, as one line naming where."""
+    if isinstance(e, NetworkPickleError):
+        msg = str(e)
+        return e if msg.startswith(source) else NetworkPickleError(f'{source}: {where}: {msg}')
+    if isinstance(e, RecursionError):
+        return NetworkPickleError(f'{source}: {where}: the structure is nested too deeply or refers to itself')
+    if isinstance(e, MemoryError):
+        return NetworkPickleError(f'{source}: {where}: out of memory interpreting the file')
+    return NetworkPickleError(f'{source}: {where}: malformed network ({type(e).__name__}: {clean(str(e), 160)})')
+
+
+def read_network(stub: NetworkStub, source: str, strict: bool = False, where: str = 'the network'):
+    """Build the sg2tf network a TF1 Network state describes and fill every weight from its stored variables.
+
+    Before anything is built: the state's structure and every static kwarg are checked (`tfstate.validate`),
+    the stored variables listed without converting them, and the kwargs' lower bound on the network's size
+    compared with what the file stores (`tfstate.check_size`)."""
+    state = tfstate.validate(stub, source, where)
+    name = state.get('name', state['build_func_name'])
     try:
-        model = read(state, source)
-        model.build()
-    except NetworkPickleError:
-        raise
-    except (ValueError, TypeError) as e:
-        raise NetworkPickleError(f'{source}: {name}: invalid static kwargs ({e})') from None
-    stored = tfstate.stored_variables(state, source)
-    tfstate.pop_lod(stored, source, name)
-    tfstate.fill(model, stored, source, name)
+        read = registry.tf1_reader(state, source)
+        stored = tfstate.stored_variables(state, source)
+        tfstate.check_size(state, stored, source, name)
+        try:
+            model = read(state, source)
+            model.build()
+        except (ValueError, TypeError) as e:
+            raise NetworkPickleError(f'{source}: {name}: invalid static kwargs ({clean(str(e), 160)})') from None
+        tfstate.pop_lod(stored, source, name)
+        tfstate.fill(model, stored, source, name, strict=strict)
+    except Exception as e:  # noqa: BLE001 - whatever the content, one line
+        raise _failure(source, name, e) from None
     return model
 
 
-def read_torch_snapshot(data: bytes, source: str) -> dict:
+def read_torch_snapshot(data: bytes, source: str, strict: bool = False) -> dict:
     """A stylegan2-ada-pytorch snapshot -> {'G', 'D', 'G_ema', 'Gs' (= G_ema), 'augment_pipe', 'training_set_kwargs'}
     with the keys the file has. `augment_pipe` is data sg2tf does not run: {'class_name', 'init_kwargs', 'p'}."""
     snap = torch_pickle.load_snapshot(data, source)
@@ -39,43 +56,51 @@ def read_torch_snapshot(data: bytes, source: str) -> dict:
         if not isinstance(obj, torch_pickle.PersistentObject):
             raise NetworkPickleError(f'{source}: {key} is a {type(obj).__name__}, expected a stylegan2-ada-pytorch '
                                      f'network')
-        stylegan2_ada_pytorch.check_known(obj, source, key)
-        out[key] = read_network(registry.torch_reader(obj.class_name, source, key)(obj, source, key), source)
+        try:
+            stylegan2_ada_pytorch.check_known(obj, source, key)
+            stub = registry.torch_reader(obj.class_name, source, key)(obj, source, key)
+        except Exception as e:  # noqa: BLE001 - whatever the content, one line
+            raise _failure(source, key, e) from None
+        out[key] = read_network(stub, source, strict, key)
     if 'G_ema' in out:
         out['Gs'] = out['G_ema']
     if 'augment_pipe' in snap:
         pipe = snap['augment_pipe']
         if isinstance(pipe, torch_pickle.PersistentObject):
-            p = pipe.tensors().get('p')
-            pipe = {'class_name': pipe.class_name, 'init_kwargs': pipe.init_kwargs,
-                    'p': None if p is None else float(np.asarray(p).reshape(-1)[0])}
+            try:
+                p = pipe.tensors().get('p')
+                p = None if p is None or p.size != 1 else float(p.reshape(-1)[0])
+            except Exception as e:  # noqa: BLE001
+                raise _failure(source, 'augment_pipe', e) from None
+            pipe = {'class_name': pipe.class_name, 'init_kwargs': pipe.init_kwargs, 'p': p}
         out['augment_pipe'] = pipe
     if 'training_set_kwargs' in snap:
         out['training_set_kwargs'] = snap['training_set_kwargs']
     if not any(key in out for key in SNAPSHOT_NETWORKS):
         raise NetworkPickleError(f'{source}: a stylegan2-ada-pytorch snapshot without networks (keys: '
-                                 f'{", ".join(str(k)[:20] for k in list(snap)[:8])})')
+                                 f'{", ".join(show(k, 20) for k in list(snap)[:8])})')
     return out
 
 
-def load_network_pkl(path_or_file):
+def load_network_pkl(path_or_file, *, strict: bool = False):
     """Load an NVIDIA network pickle or a stylegan2-ada-pytorch snapshot without executing anything from it.
 
     A TF1 `(G, D, Gs)` snapshot gives `{'G', 'D', 'Gs', 'G_ema'}` (`G_ema` is `Gs`, the name ADA-PT's scripts use);
     a pickle of a single Network gives that network; a stylegan2-ada-pytorch snapshot gives
-    `read_torch_snapshot`'s dict. Errors are `NetworkPickleError` with a one-line message.
+    `read_torch_snapshot`'s dict. Errors are `NetworkPickleError` with a one-line message. NaN or Inf weights
+    give a warning naming the variable (`strict=True`: an error).
     """
     data, source = read_file(path_or_file)
     if torch_pickle.is_torch_zip(data):
         raise NetworkPickleError(f'{source}: a torch.save zip checkpoint (archive/data.pkl), not a network pickle: '
                                  f'sg2tf reads NVIDIA pickles and stylegan2-ada-pytorch network-snapshot-*.pkl files')
     if torch_pickle.is_torch_snapshot(data):
-        return read_torch_snapshot(data, source)
+        return read_torch_snapshot(data, source, strict)
     obj = restricted_loads(data, source)
     if isinstance(obj, NetworkStub):
-        return read_network(obj, source)
+        return read_network(obj, source, strict)
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(x, NetworkStub) for x in obj):
-        nets = {key: read_network(net, source) for key, net in zip(('G', 'D', 'Gs'), obj)}
+        nets = {key: read_network(net, source, strict, key) for key, net in zip(('G', 'D', 'Gs'), obj)}
         nets['G_ema'] = nets['Gs']
         return nets
     what = f'a tuple of {len(obj)} items' if isinstance(obj, tuple) else f'a {type(obj).__name__}'

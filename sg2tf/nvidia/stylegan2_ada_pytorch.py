@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from sg2tf.nvidia import torch_pickle
+from sg2tf.nvidia.errors import clean, show
+from sg2tf.nvidia.kwargs import CHECKS
 from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub
 
 NAME = 'stylegan2-ada-pytorch'
@@ -54,14 +56,22 @@ class _Tensors:
         left = sorted(set(self.t) - self.used)
         if left:
             raise NetworkPickleError(f'{self.source}: {self.what}: parameter(s) sg2tf does not know: '
-                                     f'{", ".join(left[:8])}{" ..." if len(left) > 8 else ""}')
+                                     f'{", ".join(clean(n, 40) for n in left[:8])}{" ..." if len(left) > 8 else ""}')
 
 
 def _kwargs(obj: torch_pickle.PersistentObject, source: str, what: str) -> dict:
     kwargs = obj.init_kwargs
-    for key in ('img_resolution', 'img_channels'):
+    for key, tf_key in (('img_resolution', 'resolution'), ('img_channels', 'num_channels')):
         if not isinstance(kwargs.get(key), int):
             raise NetworkPickleError(f'{source}: {what}: _init_kwargs lack an integer {key!r}')
+        problem = CHECKS[tf_key](kwargs[key])
+        if problem:
+            raise NetworkPickleError(f'{source}: {what}: _init_kwargs {key} must be {problem}, got '
+                                     f'{show(kwargs[key])}')
+    for key in ('mapping_kwargs', 'synthesis_kwargs', 'epilogue_kwargs'):
+        if not isinstance(kwargs.get(key) or {}, dict):
+            raise NetworkPickleError(f'{source}: {what}: _init_kwargs {key} is a {type(kwargs[key]).__name__}, '
+                                     f'expected a dict')
     return kwargs
 
 
@@ -197,7 +207,7 @@ def check_known(obj: torch_pickle.PersistentObject, source: str, key: str) -> No
     unknown = sorted(classes - KNOWN_CLASSES)
     if unknown:
         raise NetworkPickleError(f'{source}: {key} contains class(es) sg2tf does not know: '
-                                 f'{", ".join(c[:40] for c in unknown[:5])}')
+                                 f'{", ".join(clean(c, 40) for c in unknown[:5])}')
 
 
 TORCH_READERS = {'Generator': generator_state, 'Discriminator': discriminator_state}

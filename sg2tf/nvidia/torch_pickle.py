@@ -16,8 +16,11 @@ import pickle
 
 import numpy as np
 
+from sg2tf.nvidia.errors import check_opcodes, is_name, show
 from sg2tf.nvidia.unpickler import (ALLOWED_GLOBALS, EasyDict, NetworkPickleError, RestrictedUnpickler,
                                     restricted_loads)
+
+MAX_MODULE_DEPTH = 32  # modules nested in modules (ADA-PT's Generator: 4 levels)
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c  # torch/serialization.py: MAGIC_NUMBER
 LEGACY_PROTOCOL = 1001
@@ -34,8 +37,11 @@ class PersistentObject:
         if not isinstance(meta, dict) or not isinstance(meta.get('class_name'), str) or \
                 not isinstance(meta.get('state'), dict):
             raise pickle.UnpicklingError('persistent object without class_name/state')
+        if not is_name(meta['class_name']):
+            raise pickle.UnpicklingError(f"persistent object with class name {show(meta['class_name'])}")
         self.class_name: str = meta['class_name']
-        self.module_src: str = str(meta.get('module_src') or '')
+        src = meta.get('module_src')
+        self.module_src: str = src if isinstance(src, str) else ''
         self.version = meta.get('version')
         self.state: dict = meta['state']
 
@@ -55,20 +61,35 @@ class PersistentObject:
     def modules(self) -> dict:
         return {k: v for k, v in self._dict('_modules').items() if isinstance(v, PersistentObject)}
 
+    def _walk(self, prefix: str = '', _path: tuple = ()):
+        """(dotted prefix, module) of this module and every nested one; names must be names, no module may
+        contain itself, nesting is bounded."""
+        if id(self) in _path or len(_path) > MAX_MODULE_DEPTH:
+            raise NetworkPickleError(f'module {show(prefix.rstrip(".") or self.class_name)} contains itself or is '
+                                     f'nested more than {MAX_MODULE_DEPTH} levels deep')
+        yield prefix, self
+        for name, module in self.modules.items():
+            if not is_name(name):
+                raise NetworkPickleError(f'a module named {show(name)}')
+            yield from module._walk(f'{prefix}{name}.', _path + (id(self),))
+
     def tensors(self, prefix: str = '') -> dict[str, np.ndarray]:
         """Every parameter and buffer, recursively, by dotted name (what `module.state_dict()` lists)."""
         out = {}
-        for key in ('_parameters', '_buffers'):
-            for name, value in self._dict(key).items():
-                if value is not None:
-                    out[prefix + str(name)] = value
-        for name, module in self.modules.items():
-            out.update(module.tensors(f'{prefix}{name}.'))
+        for path, module in self._walk(prefix):
+            for key in ('_parameters', '_buffers'):
+                for name, value in module._dict(key).items():
+                    if not is_name(name):
+                        raise NetworkPickleError(f'a tensor named {show(name)} in {show(path or module.class_name)}')
+                    if value is not None:
+                        if not isinstance(value, np.ndarray):
+                            raise NetworkPickleError(f'{path}{name} is a {type(value).__name__}, expected a tensor')
+                        out[path + name] = value
         return out
 
     def classes(self) -> set[str]:
         """Class names of this object and every nested module."""
-        return {self.class_name}.union(*(m.classes() for m in self.modules.values()))
+        return {module.class_name for _, module in self._walk()}
 
 
 class _Storage:
@@ -78,17 +99,29 @@ class _Storage:
         self.array = array
 
 
+def _ints(value, what: str) -> tuple[int, ...]:
+    if not (isinstance(value, (tuple, list)) and len(value) <= 8 and all(type(v) is int for v in value)):
+        raise pickle.UnpicklingError(f'tensor {what} {show(value)}')
+    return tuple(value)
+
+
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
                        metadata=None) -> np.ndarray:
-    """`storage[offset + sum(i_k * stride_k)]` for every index, copied into a C-contiguous array."""
+    """`storage[offset + sum(i_k * stride_k)]` for every index, copied into a C-contiguous array. A tensor holds
+    at most its storage's elements and no index is repeated (stride 0 is refused), so no tensor is larger than
+    the bytes the file stores for it."""
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError('tensor without a storage')
-    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    offset = int(storage_offset)
+    size, stride = _ints(size, 'size'), _ints(stride, 'stride')
+    offset = storage_offset if type(storage_offset) is int else -1
     if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise pickle.UnpicklingError(f'bad tensor geometry: size {list(size)}, stride {list(stride)}, '
-                                     f'offset {offset}')
+                                     f'offset {show(storage_offset)}')
     data = storage.array
+    numel = int(np.prod(size, dtype=object))
+    if any(st == 0 for n, st in zip(size, stride) if n > 1) or numel > data.size:
+        raise pickle.UnpicklingError(f'tensor of size {list(size)} (stride {list(stride)}) repeats elements of its '
+                                     f'storage of {data.size} elements')
     if 0 in size:
         return np.zeros(size, data.dtype)
     last = offset + sum((n - 1) * st for n, st in zip(size, stride))
@@ -130,7 +163,7 @@ class _BlobUnpickler(RestrictedUnpickler):
             raise NetworkPickleError(f'{self.source}: a storage on device {str(location)[:20]!r}: this snapshot was '
                                      f'saved with tensors on a GPU; save it from CPU tensors (.cpu()) to read it '
                                      f'without torch')
-        if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
+        if not isinstance(key, str) or type(numel) is not int or numel < 0:
             raise pickle.UnpicklingError('malformed storage id')
         self.storages[key] = (storage_type.name, numel)
         return key
@@ -142,14 +175,18 @@ def _load_from_bytes(blob) -> _Storage:
         raise pickle.UnpicklingError('storage blob is not bytes')
     f = io.BytesIO(bytes(blob))
     header = _SafeHeader(f)
-    if header.load() != LEGACY_MAGIC or header.load() != LEGACY_PROTOCOL:
+
+    def load(unpickler):
+        check_opcodes(f, 'storage', 'storage blob')
+        return unpickler.load()
+    if load(header) != LEGACY_MAGIC or load(header) != LEGACY_PROTOCOL:
         raise pickle.UnpicklingError('storage blob is not in torch\'s legacy format (bad magic or protocol)')
-    sys_info = header.load()
-    if not isinstance(sys_info, dict) or not sys_info.get('little_endian', False):
+    sys_info = load(header)
+    if not isinstance(sys_info, dict) or sys_info.get('little_endian', False) is not True:
         raise pickle.UnpicklingError('storage blob is not little-endian')
     objects = _BlobUnpickler(f, 'storage')
-    key = objects.load()
-    keys = header.load()
+    key = load(objects)
+    keys = load(header)
     if not isinstance(keys, list) or keys != [key] or key not in objects.storages:
         raise pickle.UnpicklingError('storage blob does not hold exactly one storage')
     type_name, numel = objects.storages[key]
@@ -189,6 +226,21 @@ class SnapshotUnpickler(RestrictedUnpickler):
         **{key: value for key, value in ALLOWED_GLOBALS.items() if key[0].startswith('numpy')},
     }
     what = 'stylegan2-ada-pytorch snapshots'
+
+    def __init__(self, file, source):
+        super().__init__(file, source)
+        # Tensors are copies of storage slices: together at most twice the file (storages may be shared).
+        self.budget = 2 * len(file.getbuffer()) + (1 << 20)
+        self.allowed_globals = {**type(self).allowed_globals,
+                                ('torch._utils', '_rebuild_tensor_v2'): self._rebuild_tensor}
+
+    def _rebuild_tensor(self, *args, **kwargs) -> np.ndarray:
+        tensor = _rebuild_tensor_v2(*args, **kwargs)
+        self.budget -= tensor.nbytes
+        if self.budget < 0:
+            raise NetworkPickleError(f'{self.source}: refused: the snapshot\'s tensors repeat its stored data '
+                                     f'(more than twice the file\'s size)')
+        return tensor
 
 
 def is_torch_snapshot(data: bytes) -> bool:
