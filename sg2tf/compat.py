@@ -5,7 +5,10 @@ Inputs and outputs here follow NVIDIA's conventions: NumPy arrays, images NCHW, 
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
+import tensorflow as tf
 
 
 
@@ -53,6 +56,20 @@ def _names():
     return names
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {static options: tf.function}
+
+
+def _compiled(model, **static):
+    """`model(*inputs, **static)` as a tf.function, one per model and static options; TensorFlow traces it once
+    per input shape (batch size), so repeated `run()` calls execute a graph, as NVIDIA's dnnlib does."""
+    fns = _COMPILED.setdefault(model, {})
+    key = tuple(sorted(static.items()))
+    if key not in fns:
+        ref = weakref.ref(model)  # the cache must not keep the model alive
+        fns[key] = tf.function(lambda *inputs: ref()(*inputs, **static))
+    return fns[key]
+
+
 class _VarsMixin:
     """`vars`, `get_var`, `set_var`, `trainables` with NVIDIA names and layouts."""
 
@@ -95,7 +112,8 @@ class DnnlibMappingMixin(_VarsMixin):
         latents = np.asarray(latents, np.float32)
         _check_shape('latents', latents, [None, self.latent_size])
         labels = _labels(labels, len(latents), self.label_size)
-        return np.concatenate([self(latents[s], labels[s]).numpy() for s in _batches(len(latents), minibatch_size)])
+        call = _compiled(self)
+        return np.concatenate([call(latents[s], labels[s]).numpy() for s in _batches(len(latents), minibatch_size)])
 
 
 class DnnlibSynthesisMixin(_VarsMixin):
@@ -105,7 +123,8 @@ class DnnlibSynthesisMixin(_VarsMixin):
         dlatents = np.asarray(dlatents, np.float32)
         _check_shape('dlatents', dlatents, [None, self.num_layers, self.dlatent_size])
         mode = 'random' if randomize_noise else 'const'
-        out = [self(dlatents[s], noise_mode=mode).numpy() for s in _batches(len(dlatents), minibatch_size)]
+        call = _compiled(self, noise_mode=mode)
+        out = [call(dlatents[s]).numpy() for s in _batches(len(dlatents), minibatch_size)]
         return _finish(np.concatenate(out), output_transform)
 
 
@@ -127,9 +146,10 @@ class DnnlibGeneratorMixin(_VarsMixin):
         labels = _labels(labels, len(latents), self.label_size)
         mode = 'random' if randomize_noise else 'const'
         images, dlatents = [], []
+        call = _compiled(self, truncation_psi=None if psi is None else float(psi), noise_mode=mode,
+                         truncation_cutoff=None if cutoff is None else int(cutoff), return_dlatents=True)
         for s in _batches(len(latents), minibatch_size):
-            img, ws = self(latents[s], labels[s], truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=mode,
-                           return_dlatents=True)
+            img, ws = call(latents[s], labels[s])
             images.append(img.numpy())
             dlatents.append(ws.numpy())
         images = _finish(np.concatenate(images), output_transform)
@@ -143,4 +163,5 @@ class DnnlibDiscriminatorMixin(_VarsMixin):
         _check_shape('images', images, [None, self.num_channels, self.resolution, self.resolution])
         labels = _labels(labels, len(images), self.label_size)
         nhwc = np.transpose(images, [0, 2, 3, 1])
-        return np.concatenate([self(nhwc[s], labels[s]).numpy() for s in _batches(len(images), minibatch_size)])
+        call = _compiled(self)
+        return np.concatenate([call(nhwc[s], labels[s]).numpy() for s in _batches(len(images), minibatch_size)])
