@@ -24,20 +24,41 @@ DEFAULT_NETWORK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(_
                                'digits32.pkl')
 
 
+MAX_SEED = 2 ** 32 - 1   # np.random.RandomState accepts 0 .. 2**32 - 1
+MAX_SEEDS = 1_000_000    # images per run
+MAX_GRID = 1024          # images in grid.png
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
-    seeds = []
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; seeds in 0..2**32-1, ranges ascending, at most MAX_SEEDS."""
+    seeds: list[int] = []
+    shown = text if len(text) <= 60 else text[:60] + '...'
     for part in text.split(','):
         part = part.strip()
         try:
-            if '-' in part:
-                lo, hi = part.split('-')
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
+            lo, hi = (int(v) for v in part.split('-')) if '-' in part else (int(part), int(part))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"bad seed list {text!r}: expected e.g. '0-7' or '1,5,9'") from None
+            raise argparse.ArgumentTypeError(f"bad seed list {shown!r}: expected e.g. '0-7' or '1,5,9'") from None
+        if not 0 <= lo <= MAX_SEED or not 0 <= hi <= MAX_SEED:
+            raise argparse.ArgumentTypeError(f'seed {hi if lo <= MAX_SEED else lo} out of range: seeds are '
+                                             f'0..{MAX_SEED} (NumPy RandomState)')
+        if hi < lo:
+            raise argparse.ArgumentTypeError(f"empty seed range {part!r}: write it low-high, e.g. '{hi}-{lo}'")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f'{shown!r} asks for more than {MAX_SEEDS:,} images in one run')
+        seeds.extend(range(lo, hi + 1))
     return seeds
+
+
+def parse_trunc(text: str) -> float:
+    """A finite truncation psi."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'bad truncation psi {text[:40]!r}: expected a finite number (1 = off)')
+    return value
 
 
 def save_png(image: np.ndarray, path: str) -> None:
@@ -61,7 +82,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--network', default=DEFAULT_NETWORK, help='NVIDIA pickle or .keras (default: the shipped digits network)')
     ap.add_argument('--seeds', type=parse_seeds, default=parse_seeds('0-7'), help="e.g. '0-7' or '1,5,9'")
-    ap.add_argument('--trunc', type=float, default=0.5, help='truncation psi (NVIDIA default 0.5; 1 = off)')
+    ap.add_argument('--trunc', type=parse_trunc, default=0.5, help='truncation psi (NVIDIA default 0.5; 1 = off)')
     ap.add_argument('--trunc-cutoff', type=int, default=None, help='truncate only W layers < cutoff')
     ap.add_argument('--noise-mode', choices=['const', 'random', 'none', 'seed'], default='const',
                     help='const: stored buffers; random: fresh; none: no noise; seed: NVIDIA run_generator.py')
@@ -69,6 +90,21 @@ def main(argv=None) -> int:
     ap.add_argument('--outdir', required=True)
     ap.add_argument('--grid', action='store_true', help='also write grid.png with all seeds')
     args = ap.parse_args(argv)
+
+    try:  # before the slow loading: an --outdir that is a file or cannot be written
+        if args.grid and len(args.seeds) > MAX_GRID:
+            raise OutputError(f'--grid takes at most {MAX_GRID} seeds (got {len(args.seeds)})')
+        outdir = os.path.abspath(args.outdir)
+        if os.path.lexists(outdir) and not os.path.isdir(outdir):
+            raise OutputError(f'{args.outdir}: exists and is not a directory')
+        existing = outdir
+        while not os.path.isdir(existing):
+            existing = os.path.dirname(existing)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputError(f'{args.outdir}: cannot write to {existing} (permission denied)')
+    except OutputError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
 
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import tensorflow as tf
@@ -100,6 +136,7 @@ def main(argv=None) -> int:
 
     try:
         os.makedirs(args.outdir, exist_ok=True)
+        print(f'Generating {len(args.seeds)} image(s) into {args.outdir}')
         images = []
         for seed in args.seeds:
             t0 = time.perf_counter()
@@ -112,7 +149,8 @@ def main(argv=None) -> int:
             img = convert_images_to_uint8(img.numpy())[0]
             path = os.path.join(args.outdir, f'seed{seed:04d}.png')
             save_png(img, path)
-            images.append(img)
+            if args.grid:
+                images.append(img)
             print(f'seed {seed}: {path} ({time.perf_counter() - t0:.2f} s)')
         if args.grid and images:
             save_png(make_grid(images), os.path.join(args.outdir, 'grid.png'))
