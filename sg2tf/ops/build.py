@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sg2tf.fileio import atomic_write
+
 SRC_DIR = Path(__file__).resolve().parent / 'cc'
 CPU_SOURCES = ('sg2_ops.cc',)
 CUDA_SOURCES = ('sg2_kernels.cu',)
@@ -108,11 +110,9 @@ def build_cpu(out_dir: Path, verbose: bool = False) -> Path:
     if cxx is None:
         raise BuildError('no C++ compiler found (set $CXX or install g++)')
     cflags, lflags = _tf_flags()
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        lib = Path(tmp) / CPU_LIB
+    with atomic_write(out_dir / CPU_LIB) as lib:  # a complete library or none: parallel processes load it
         _run([cxx, *_cxx_flags(), *cflags, f'-I{SRC_DIR}', *[str(SRC_DIR / s) for s in CPU_SOURCES],
-              '-o', str(lib), *lflags], verbose)
-        os.replace(lib, out_dir / CPU_LIB)
+              '-o', lib, *lflags], verbose)
     return out_dir / CPU_LIB
 
 
@@ -141,7 +141,7 @@ def build_cuda(out_dir: Path, verbose: bool = False) -> Path:
         raise BuildError('nvcc or a C++ compiler is missing')
     cflags, lflags = _tf_flags()
     home = cuda_home(nvcc)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp, atomic_write(out_dir / CUDA_LIB) as lib:
         objs = []
         for src in CUDA_SOURCES:
             obj = Path(tmp) / (src + '.o')
@@ -153,11 +153,9 @@ def build_cuda(out_dir: Path, verbose: bool = False) -> Path:
             _run([cxx, '-c', '-O2', '-fPIC', '-w', '-DGOOGLE_CUDA=1', *cflags, f'-I{SRC_DIR}',
                   *(_tf_cuda_include() or [f'-I{home / "include"}']), str(SRC_DIR / src), '-o', str(obj)], verbose)
             objs.append(str(obj))
-        lib = Path(tmp) / CUDA_LIB
         libdir = home / 'lib64' if (home / 'lib64').exists() else home / 'lib'
-        _run([cxx, '-shared', '-fPIC', *objs, '-o', str(lib), f'-L{libdir}', f'-Wl,-rpath,{libdir}', '-lcudart',
+        _run([cxx, '-shared', '-fPIC', *objs, '-o', lib, f'-L{libdir}', f'-Wl,-rpath,{libdir}', '-lcudart',
               *lflags], verbose)
-        os.replace(lib, out_dir / CUDA_LIB)
     return out_dir / CUDA_LIB
 
 
