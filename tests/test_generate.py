@@ -34,7 +34,7 @@ def test_shipped_network_makes_digits():
     G = generate.load_generator(generate.DEFAULT_NETWORK)
     reals, _ = sklearn_digits(32)
     s = digit_scores(generator_images(G, 200), reals)
-    # README: at 100 kimg nn_distance 0.113 (real vs real 0.116), confidence 0.769; at initialisation 0.394.
+    # README (benchmarks/results/digits_eval.txt, 500 fakes): nn_distance 0.113 (real vs real 0.116), confidence 0.769.
     assert s['nn_distance'] < 0.14 and s['confidence'] > 0.7, s
 
 
