@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     cr.add_argument('--center-crop', action='store_true', help='crop non-square images to their centre square')
     cr.add_argument('--resize', type=int, default=None, help='resize to NxN (PIL Lanczos)')
     cr.add_argument('--resolution', type=int, default=None, help=f'output size for {SKLEARN_DIGITS} (default 32)')
-    cr.add_argument('--overwrite', action='store_true', help='replace an existing dataset directory')
+    cr.add_argument('--overwrite', action='store_true',
+                    help='delete the existing --dest directory and everything in it, then write the new dataset '
+                         '(refused unless it holds only *.tfrecords / *.labels files, i.e. an earlier dataset)')
     info = sub.add_parser('info', help='describe a dataset directory')
     info.add_argument('path')
     args = ap.parse_args(argv)

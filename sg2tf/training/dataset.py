@@ -13,6 +13,8 @@ import io
 import json
 import math
 import os
+import stat
+import struct
 import zipfile
 
 import numpy as np
@@ -97,6 +99,11 @@ class DatasetExporter:
             raise DatasetError('a dataset needs at least one image')
         if os.path.exists(self.dest) and not (os.path.isdir(self.dest) and (overwrite or not os.listdir(self.dest))):
             raise DatasetError(f'destination {dest} already exists (remove it or pass --overwrite)')
+        if overwrite and os.path.isdir(self.dest):
+            foreign = [n for n in os.listdir(self.dest) if not n.endswith(DATASET_FILES)]
+            if foreign:
+                raise DatasetError(f'--overwrite replaces only a dataset directory (*.tfrecords, *.labels); {dest} '
+                                   f'also holds {foreign[0]!r}: remove it yourself or choose another --dest')
         parent = os.path.dirname(self.dest)
         if not os.path.isdir(parent):
             raise DatasetError(f'parent directory of {dest} does not exist')
@@ -191,6 +198,8 @@ class DatasetExporter:
 # Making datasets from images, arrays and scikit-learn's digits (NVIDIA dataset_tool.py: create_from_images)
 
 
+DATASET_FILES = ('.tfrecords', '.labels')  # what a dataset directory holds (what --overwrite may replace)
+MAX_IMAGE_BYTES = 256 << 20  # one source image file (a 16k x 16k RGB PNG is far smaller)
 IMAGE_EXTENSIONS = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.ppm', '.pgm', '.pbm', '.tif', '.tiff'}
 
 
@@ -208,7 +217,14 @@ class _ImageSource:
                 dirs[:] = [d for d in dirs if not d.startswith('.')]
                 for f in files:
                     if not f.startswith('.') and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
-                        names.append(os.path.relpath(os.path.join(root, f), source).replace(os.sep, '/'))
+                        full = os.path.join(root, f)
+                        try:
+                            regular = stat.S_ISREG(os.stat(full).st_mode)
+                        except OSError:
+                            regular = False
+                        if not regular:  # a FIFO or device would block or never end
+                            raise DatasetError(f'{full}: not a regular file (only image files are read)')
+                        names.append(os.path.relpath(full, source).replace(os.sep, '/'))
         elif zipfile.is_zipfile(source):
             self._zip = zipfile.ZipFile(source)
             names = [n for n in self._zip.namelist()
@@ -229,10 +245,19 @@ class _ImageSource:
         from PIL import Image
         try:
             if self._zip is not None:
-                img = Image.open(io.BytesIO(self._zip.read(name)))
+                if self._zip.getinfo(name).file_size > MAX_IMAGE_BYTES:
+                    raise DatasetError(f'image {self.describe(name)} expands to '
+                                       f'{self._zip.getinfo(name).file_size:,} bytes (at most {MAX_IMAGE_BYTES:,})')
+                with self._zip.open(name) as member:  # streamed: a member lying about its size stops at the cap
+                    data = member.read(MAX_IMAGE_BYTES + 1)
+                if len(data) > MAX_IMAGE_BYTES:
+                    raise DatasetError(f'image {self.describe(name)} expands to more than {MAX_IMAGE_BYTES:,} bytes')
+                img = Image.open(io.BytesIO(data))
             else:
                 img = Image.open(os.path.join(self.source, name))
             img.load()
+        except DatasetError:
+            raise
         except Exception as e:  # noqa: BLE001 - PIL raises many types; the message names the file
             raise DatasetError(f'cannot read image {self.describe(name)}: {_one_line(e)}') from None
         if img.mode in ('L', 'RGB'):
@@ -457,7 +482,34 @@ def random_mirror(images: tf.Tensor, seed) -> tf.Tensor:
 # Reading
 
 
+def check_record_framing(path: str) -> int:
+    """The number of records of a .tfrecords file, after checking that every record header (uint64 length,
+    uint32 CRC; data; uint32 CRC) lies inside the file: TensorFlow's reader trusts the length and would
+    allocate whatever a corrupt or hostile header claims."""
+    try:
+        size = os.path.getsize(path)
+        count, offset = 0, 0
+        with open(path, 'rb') as f:
+            while offset < size:
+                header = f.read(12)
+                if len(header) < 12:
+                    raise DatasetError(f'{path}: cannot read: truncated record header at byte {offset}')
+                (length,) = struct.unpack('<Q', header[:8])
+                if offset + 16 + length > size:
+                    raise DatasetError(f'{path}: cannot read: record at byte {offset} claims {length:,} bytes but '
+                                       f'the file has {size - offset - 16:,} left')
+                offset += 16 + length
+                f.seek(offset)
+                count += 1
+    except OSError as e:
+        raise DatasetError(f'{path}: cannot read: {e.strerror or e}') from None
+    return count
+
+
 def _first_record_shape(path: str) -> list[int]:
+    if not os.path.isfile(path):
+        raise DatasetError(f'{path}: not a regular file')
+    check_record_framing(path)
     try:
         records = list(tf.data.TFRecordDataset(path).take(1).as_numpy_iterator())
     except tf.errors.OpError as e:
