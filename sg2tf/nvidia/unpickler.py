@@ -188,7 +188,7 @@ def restricted_loads(data: bytes, source: str, unpickler: type[RestrictedUnpickl
     failure becomes a one-line `NetworkPickleError`."""
     check_opcodes(data, source)
     try:
-        return unpickler(io.BytesIO(data), source).load()
+        return _plain_arrays(unpickler(io.BytesIO(data), source).load())
     except NetworkPickleError as e:
         msg = str(e)
         raise (e if msg.startswith(source) else NetworkPickleError(f'{source}: {msg}')) from None
@@ -197,6 +197,29 @@ def restricted_loads(data: bytes, source: str, unpickler: type[RestrictedUnpickl
     except Exception as e:  # UnpicklingError, ValueError, KeyError, ... from malformed streams
         kind = 'truncated or corrupt' if data[:1] == b'\x80' else 'not a pickle file'
         raise NetworkPickleError(f'{source}: {kind} ({type(e).__name__}: {clean(str(e), 120)})') from None
+
+
+def _plain_arrays(obj, seen: dict | None = None):
+    """`obj` with every `PickledArray` replaced by a plain `np.ndarray` view of it (in place for lists and dicts,
+    Network states included; tuples rebuilt). The opcode pass bounded the depth; each object is visited once."""
+    seen = {} if seen is None else seen
+    if isinstance(obj, PickledArray):
+        return obj.view(np.ndarray)
+    if id(obj) in seen:
+        return seen[id(obj)]
+    seen[id(obj)] = obj
+    if isinstance(obj, NetworkStub) and isinstance(obj.state, dict):
+        _plain_arrays(obj.state, seen)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            obj[key] = _plain_arrays(value, seen)
+    elif isinstance(obj, list):
+        obj[:] = [_plain_arrays(v, seen) for v in obj]
+    elif isinstance(obj, tuple):
+        items = [_plain_arrays(v, seen) for v in obj]
+        if any(a is not b for a, b in zip(items, obj)):
+            seen[id(obj)] = obj = tuple(items) if type(obj) is tuple else type(obj)(*items)
+    return obj
 
 
 def restricted_load(path_or_file) -> object:
