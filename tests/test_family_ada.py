@@ -339,9 +339,11 @@ def test_random_networks_round_trip(case, tmp_path):
         again = keras.models.load_model(tmp_path / f'{model.name}.keras')
         assert type(again) is type(model) and again.get_config() == model.get_config()
         np.testing.assert_array_equal(again(*args).numpy(), model(*args).numpy())
-    np.testing.assert_array_equal(nets['Gs'].run(z, c, randomize_noise=False),
-                                  np.transpose(Gs(z, c, truncation_psi=Gs.truncation_psi,
-                                                   truncation_cutoff=Gs.truncation_cutoff).numpy(), [0, 3, 1, 2]))
+    np.testing.assert_array_equal(nets['Gs'].run(z, c, randomize_noise=False), Gs.run(z, c, randomize_noise=False))
+    # run() executes a compiled graph: equal to the eager Keras call up to float32 round-off
+    assert rel_err(nets['Gs'].run(z, c, randomize_noise=False),
+                   np.transpose(Gs(z, c, truncation_psi=Gs.truncation_psi,
+                                   truncation_cutoff=Gs.truncation_cutoff).numpy(), [0, 3, 1, 2])) <= 1e-6
 
 
 def test_random_network_kwargs_and_shapes():
