@@ -18,6 +18,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+MAX_FRAMES = 10000        # per walk segment
+MAX_SAMPLES = 1_000_000   # mapped z for PCA directions
+
 # --------------------------------------------------------------------------------------------------------------
 # Latents from seeds, labels, truncation
 
@@ -157,8 +160,8 @@ def walk(keys: np.ndarray, frames: int, loop: bool = False, space: str = 'w') ->
     k -> k+1 (and last -> first if `loop`), then the last key itself unless looping. `space` 'z' uses `slerp`,
     'w' uses `lerp`. Frame `i * frames` is exactly key i."""
     keys = np.asarray(keys)
-    if frames < 1:
-        raise ValueError(f'frames per segment must be >= 1, got {frames}')
+    if not 1 <= frames <= MAX_FRAMES:
+        raise ValueError(f'frames per segment must be 1..{MAX_FRAMES}, got {frames}')
     if len(keys) < 2:
         raise ValueError(f'a walk needs at least 2 keys, got {len(keys)}')
     interp = {'z': slerp, 'w': lerp}[space]
@@ -212,6 +215,8 @@ def pca_directions(G, num_components: int, num_samples: int = 10000, seed: int =
     'mean' [dlatent_size]."""
     if not 1 <= num_components <= G.dlatent_size:
         raise ValueError(f'--pca {num_components}: expected 1..{G.dlatent_size} components')
+    if num_samples > MAX_SAMPLES:
+        raise ValueError(f'{num_samples} samples: at most {MAX_SAMPLES} (memory)')
     if num_samples < num_components:
         raise ValueError(f'{num_samples} samples are too few for {num_components} components')
     z = np.random.RandomState(seed).randn(num_samples, G.latent_size)
@@ -306,27 +311,29 @@ class NoEncoderError(RuntimeError):
 NO_ENCODER = 'no MP4 encoder: pip install imageio-ffmpeg (or put ffmpeg on PATH / set IMAGEIO_FFMPEG_EXE)'
 
 
-def save_video(frames: np.ndarray, path: str, fps: float = 30.0, overwrite: bool = True) -> None:
-    """uint8 [T, H, W, C] frames -> `.gif` or `.mp4` (by the extension) via imageio, atomically. MP4 without an
-    encoder raises NoEncoderError before anything is written."""
+def save_video(frames: Iterable[np.ndarray], path: str, fps: float = 30.0, overwrite: bool = True) -> int:
+    """uint8 [H, W, C] frames (any iterable: they are encoded as they come) -> `.gif` or `.mp4` (by the extension)
+    via imageio, atomically; returns the number of frames. MP4 without an encoder raises NoEncoderError before
+    anything is written."""
     import imageio.v2 as imageio
     from sg2tf.fileio import atomic_write
     ext = os.path.splitext(path)[1].lower()
     if ext not in ('.gif', '.mp4'):
         raise ValueError(f'{path}: video must end in .gif or .mp4')
-    frames = np.asarray(frames, np.uint8)
     if ext == '.mp4':
-        exe = find_mp4_encoder()
-        if exe is None:
+        if find_mp4_encoder() is None:
             raise NoEncoderError(NO_ENCODER)
-        if frames.shape[-1] == 1:
-            frames = np.repeat(frames, 3, axis=-1)  # yuv420p needs colour input
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            with imageio.get_writer(tmp, format='FFMPEG', mode='I', fps=fps, codec='libx264', quality=8,
-                                    pixelformat='yuv420p', macro_block_size=16, ffmpeg_log_level='error') as wr:
-                for f in frames:
-                    wr.append_data(f)
+        kwargs = dict(format='FFMPEG', fps=fps, codec='libx264', quality=8, pixelformat='yuv420p',
+                      macro_block_size=16, ffmpeg_log_level='error')
     else:
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            imageio.mimsave(tmp, list(frames[..., 0] if frames.shape[-1] == 1 else frames), format='GIF',
-                            duration=1000.0 / fps, loop=0)
+        kwargs = dict(format='GIF', duration=1000.0 / fps, loop=0)
+    count = 0
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        with imageio.get_writer(tmp, mode='I', **kwargs) as writer:
+            for f in frames:
+                f = np.asarray(f, np.uint8)
+                if f.shape[-1] == 1:
+                    f = np.repeat(f, 3, axis=-1) if ext == '.mp4' else f[..., 0]  # yuv420p needs colour input
+                writer.append_data(f)
+                count += 1
+    return count

@@ -22,6 +22,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from sg2tf.images import convert_images_to_uint8
+
 # NVIDIA projector.py: Projector.__init__
 NUM_STEPS = 1000
 DLATENT_AVG_SAMPLES = 10000
@@ -120,7 +122,7 @@ class ProjectionResult:
     noise: list[np.ndarray]        # the optimised noise maps, NHWC [1, H, W, 1], in G.synthesis order
     image: np.ndarray              # [H, W, C] float, the synthesis of w with noise
     losses: list[dict]             # per step: step, lr, noise_strength, mse, lpips, noise_reg, loss
-    frames: list[np.ndarray]       # images [H, W, C] float at the recorded steps (see `Projector.run`)
+    frames: list[np.ndarray]       # uint8 images [H, W, C] at the recorded steps (see `Projector.run`)
 
 
 class Projector:
@@ -205,7 +207,7 @@ class Projector:
     def run(self, target: np.ndarray, progress: Callable[[int, dict], None] | None = None, frame_every: int = 0
             ) -> ProjectionResult:
         """Project `target` [H, W, C] (float, [-1, 1]). `progress(step, losses)` is called after every step; with
-        `frame_every` > 0 the image of every frame_every-th step (and the last) is kept in `frames`."""
+        `frame_every` > 0 the image (uint8) of every frame_every-th step and of the last is kept in `frames`."""
         target = tf.constant(self.check_target(target)[None])
         self._reset_state()
         target_features = self.vgg.features(to_255_downsampled(target)) if self.vgg else []
@@ -218,7 +220,7 @@ class Projector:
             losses.append({'step': step, 'lr': lr, 'noise_strength': strength, 'mse': float(mse),
                            'lpips': float(lpips), 'noise_reg': float(reg), 'loss': float(loss)})
             if frame_every and (step % frame_every == 0 or step == self.num_steps - 1):
-                frames.append(img.numpy()[0])
+                frames.append(convert_images_to_uint8(img.numpy())[0])
             if progress:
                 progress(step, losses[-1])
         w = self.w_var.numpy()

@@ -325,3 +325,26 @@ def test_vgg16_distance(G, synth, tmp_path, capsys):
     assert project_cli.main(['--target', str(tmp_path / 'x.png'), '--vgg16', str(tmp_path / 'none.h5'),
                              '--outdir', str(tmp_path / 'o')]) == 1
     assert 'none.h5: no such file' in one_error_line(capsys)
+
+
+@pytest.mark.parametrize('name', ['sg1_128cond', 'adapt32cond'])  # StyleGAN1 (a buffer per layer), ADA-PT snapshot
+def test_other_families(name, tmp_path):
+    from sg2tf.cli._common import load_generator
+    from conftest import DATA, rel_err
+    G = load_generator(os.path.join(DATA, f'{name}.pkl'))
+    synth = creative.Synthesizer(G)
+    ws = np.concatenate([creative.truncate(creative.map_seeds(G, [s], class_idx=1), G.dlatent_avg.numpy(), 0.5)
+                         for s in (1, 2)])  # one seed per call, as the command maps them (round-off is per batch)
+    mixed = creative.style_mix(ws[:1], ws[1:], range(3))
+    np.testing.assert_array_equal(mixed[0, 0, :3], ws[1, :3])
+    d, _ = creative.direction_as_wplus(np.ones(G.dlatent_size), G.num_layers, G.dlatent_size)
+    np.testing.assert_array_equal(synth(creative.edit(ws, d, [0.0], range(2))[0]), synth(ws))
+    result = projector.Projector(G, num_steps=2, class_idx=1).run(synth.float_images(ws[:1])[0])
+    assert [n.shape for n in result.noise] == [tuple(v.shape) for v in G.synthesis.noise_buffers]
+    # compiled (Synthesizer) vs eager (Projector's final image): float32 round-off only
+    assert rel_err(synth.float_images(result.w, result.noise)[0], result.image) < 1e-5
+    out = tmp_path / 'mix'
+    assert style_mix_cli.main(['--network', os.path.join(DATA, f'{name}.pkl'), '--class', '1', '--row-seeds', '1',
+                               '--col-seeds', '2', '--col-styles', '0-2', '--outdir', str(out)]) == 0
+    diff = np.abs(read_png(out / '1-2.png').astype(int) - synth(mixed[0])[0])  # the cell is the mixed W's image
+    assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3  # (uint8 rounding of float32 round-off between runs)

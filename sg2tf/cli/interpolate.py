@@ -85,8 +85,8 @@ def _main(args) -> int:
     ws = walk_latents(G, args)                                    # [walks, T, L, D]
     synth = creative.Synthesizer(G, args.noise_mode)
     walks, T = ws.shape[:2]
-    frames = np.stack([synth(ws[:, t]) for t in tqdm(range(T), desc='frames', unit='frame')])  # [T, walks, H, W, C]
-    frames = np.stack([creative.tile_grid(creative.zoom(f, args.zoom)) for f in frames])
+    frames = (creative.tile_grid(creative.zoom(synth(ws[:, t]), args.zoom))                 # all walks at time t
+              for t in tqdm(range(T), desc='frames', unit='frame'))
     creative.save_video(frames, out, fps=args.fps, overwrite=args.overwrite)
     print(f'{out}: {T} frames, {walks} walk(s), {args.space} space')
     return 0

@@ -86,6 +86,8 @@ def _main(args) -> int:
     from sg2tf.images import convert_images_to_uint8
     if args.steps < 1:
         raise ValueError(f'--steps must be >= 1, got {args.steps}')
+    if args.video and args.video_every < 1:
+        raise ValueError(f'--video-every must be >= 1, got {args.video_every}')
     if args.vgg16 is not None and not os.path.isfile(args.vgg16):
         raise ValueError(f'{args.vgg16}: no such file (--vgg16 needs {projector.VGG16_HELP})')
     video = 'proj.mp4'
@@ -119,7 +121,7 @@ def _main(args) -> int:
     with atomic_open(paths['loss.csv'], 'w', overwrite=args.overwrite) as f:
         f.write(losses_csv(result.losses))
     if args.video:
-        frames = np.stack([creative.zoom(np.concatenate([target8, to8(f)], axis=1), z) for f in result.frames])
+        frames = np.stack([creative.zoom(np.concatenate([target8, f], axis=1), z) for f in result.frames])
         creative.save_video(frames, paths[video], fps=24, overwrite=args.overwrite)
     print(f"projected in {args.steps} steps: PSNR {psnr:.2f} dB, final mse {result.losses[-1]['mse']:.5f}; "
           f"{args.outdir}: {', '.join(names)}")
