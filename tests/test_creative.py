@@ -303,7 +303,7 @@ def test_project_bad_targets(G, tmp_path, capsys):
     Image.new('RGB', (G.resolution, G.resolution)).save(tmp_path / 'rgb.png')
     (tmp_path / 'junk.png').write_bytes(b'not an image')
     out = tmp_path / 'proj'
-    for name, words in (('big.png', f'is 32x64x1 (HxWxC); the network makes 32x32x1'),
+    for name, words in (('big.png', 'is 32x64x1 (HxWxC); the network makes 32x32x1'),
                         ('rgb.png', '3-channel image (RGB); the network makes 1-channel'),
                         ('junk.png', 'not a readable image'), ('missing.png', 'no such file')):
         assert project_cli.main(['--target', str(tmp_path / name), '--steps', '2', '--outdir', str(out)]) == 1

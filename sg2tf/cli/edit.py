@@ -2,7 +2,7 @@
 GANSpace-style principal directions of W (--pca K) to edit with.
 
     sg2tf-edit --seeds 0-3 --direction smile.npy --strengths=-3,-1.5,0,1.5,3 --outdir out     # W rows 0-7 edited
-    sg2tf-edit --latents proj/projected_w.npz --direction d.npy --layers 0-17 --outdir out  # a projection, all layers
+    sg2tf-edit --network ffhq.pkl --latents proj/projected_w.npz --direction d.npy --layers 0-17 --outdir out  # all 18
     sg2tf-edit --pca 8 --seeds 0-3 --outdir pca                 # directions pca/pc00.npy ... + a strip per component
 
 Directions: [w_dim] or [1, w_dim] is a W direction (InterFaceGAN, GANSpace), added to each layer in --layers
