@@ -5,12 +5,18 @@
     sg2tf-convert --in G.keras D.keras Gs.keras --out snapshot.pkl                # (G, D, Gs) NVIDIA snapshot
     sg2tf-convert --in Gs.keras --out Gs.pkl                                      # a single-network pickle
     sg2tf-convert --in X.pkl --out Y.pkl --nvidia-src training/networks_stylegan2.py   # embed NVIDIA's module
+    sg2tf-convert --in stylegan2-ffhq-config-f.pkl --out Gs.safetensors          # pickle-free sharing
+    sg2tf-convert --in Gs.safetensors --out Gs.pkl                                # and back
 
 Written pickles load in NVIDIA's TF1 code as they are: by default they carry sg2tf's clean-room TF1 build
 module (sg2tf/nvidia/tf1_networks.py.txt); `--nvidia-src` stores the given module text instead.
 
 A `.weights.h5` file holds no architecture: load it with `model.load_weights()` into a network built from
 the same configuration (e.g. the `.keras` file or pickle it came from); it is not accepted as `--in`.
+
+A `.safetensors` file holds one network with no pickle and no code: every weight under its NVIDIA name
+(`Gs.vars`), the Keras config and class name in the file's metadata; its header is checked before any data
+is read.
 """
 from __future__ import annotations
 
@@ -25,10 +31,23 @@ NETS = ('G', 'D', 'Gs')
 
 
 def _kind(path: str) -> str:
-    for ext in ('.weights.h5', '.keras', '.pkl'):
+    for ext in ('.weights.h5', '.keras', '.pkl', '.safetensors'):
         if path.endswith(ext):
             return ext
-    raise ToolError(f'{path}: unknown extension, expected .pkl, .keras or .weights.h5')
+    raise ToolError(f'{path}: unknown extension, expected .pkl, .keras, .weights.h5 or .safetensors')
+
+
+def _load(path: str):
+    """`load_any`, plus one network from a `.safetensors` file."""
+    if not path.endswith('.safetensors'):
+        return load_any(path)
+    from sg2tf.safetensors_io import SafetensorsError, load_safetensors
+    if not os.path.isfile(path):
+        raise ToolError(f'{path}: no such file')
+    try:
+        return load_safetensors(path)
+    except SafetensorsError as e:
+        raise ToolError(str(e)) from None
 
 
 def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = False,
@@ -59,7 +78,7 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
         if not re.search(r'^def (G_main|G_style)\b', src, re.M):
             raise ToolError(f'{nvidia_src}: does not define G_main or G_style (expected NVIDIA\'s module: '
                             f'training/networks_stylegan2.py, networks_stylegan.py, or ADA\'s training/networks.py)')
-    loaded = [load_any(p) for p in inputs]
+    loaded = [_load(p) for p in inputs]
     if len(loaded) == 3:
         for path, model, (check, what) in zip(inputs, loaded, ((is_generator, 'generator'),
                                                                (is_discriminator, 'discriminator'),
@@ -91,6 +110,12 @@ def convert(inputs: list[str], out: str, net: str = 'Gs', overwrite: bool = Fals
             model = loaded[0][net] if isinstance(loaded[0], dict) else loaded[0]
             if out_kind == '.keras':
                 model.save(tmp)
+            elif out_kind == '.safetensors':
+                from sg2tf.safetensors_io import SafetensorsError, save_safetensors
+                try:
+                    save_safetensors(model, tmp)
+                except SafetensorsError as e:
+                    raise ToolError(str(e)) from None
             else:
                 model.save_weights(tmp)
             what = model.name
@@ -102,9 +127,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=doc[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog='\n'.join(doc[1:]))
     ap.add_argument('--in', dest='inputs', nargs='+', required=True,
-                    help='an NVIDIA .pkl, an sg2tf .keras file, or three .keras files G D Gs')
-    ap.add_argument('--out', required=True, help='.pkl (NVIDIA format), .keras or .weights.h5')
-    ap.add_argument('--net', choices=NETS, default='Gs', help='which network of a pickle to write to .keras/.h5')
+                    help='an NVIDIA .pkl, an sg2tf .keras or .safetensors file, or three .keras files G D Gs')
+    ap.add_argument('--out', required=True, help='.pkl (NVIDIA format), .keras, .weights.h5 or .safetensors')
+    ap.add_argument('--net', choices=NETS, default='Gs', help='which network of a pickle to write to .keras/.h5/.safetensors')
     ap.add_argument('--nvidia-src', default=None, metavar='FILE',
                     help="embed this module (your copy of NVIDIA's training/networks_stylegan2.py) in a .pkl output "
                          "instead of sg2tf's own TF1 build module")
