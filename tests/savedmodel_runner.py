@@ -3,7 +3,8 @@
     python -I tests/savedmodel_runner.py MODEL_DIR INPUTS.npz OUTPUTS.npz
 
 INPUTS: z, psi, w, optional labels. OUTPUTS: serving_default, serving_default_again, mapping, synthesis,
-synthesis_again, chained (synthesis of mapping's w), plus `bad_z_error` (the message of a call with a z one column short) and `sg2tf_imported`.
+synthesis_again, chained (synthesis of mapping's w), plus `bad_z_error` (the message of a call with a z one column short), `big_batch_error` (65 samples),
+`nan_psi_error` and `sg2tf_imported`.
 """
 import os
 import sys
@@ -32,6 +33,15 @@ def main(model_dir, inputs_path, outputs_path):
         out['bad_z_error'] = np.array('')
     except tf.errors.InvalidArgumentError as e:
         out['bad_z_error'] = np.array(e.message)
+    for key, call in (('big_batch_error', lambda: sigs['serving_default'](z=tf.zeros([65, inp['z'].shape[1]]),
+                                                                            **common)),
+                      ('nan_psi_error', lambda: sigs['mapping'](z=tf.constant(inp['z']),
+                                                                **{**common, 'truncation_psi': tf.constant(np.nan)}))):
+        try:
+            call()
+            out[key] = np.array('')
+        except tf.errors.InvalidArgumentError as e:
+            out[key] = np.array(e.message)
     out['sg2tf_imported'] = np.array(any(m == 'sg2tf' or m.startswith(('sg2tf.', 'legacy')) for m in sys.modules))
     np.savez(outputs_path, **out)
 

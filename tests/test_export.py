@@ -88,6 +88,8 @@ def test_signatures_match_keras_in_fresh_process(exported, fixture, tmp_path):
     np.testing.assert_array_equal(got['serving_default'], sg2tf.convert_images_to_uint8(got['chained']))
     assert f"input z must have shape [N, {G.latent_size}]; got shape] [3 {G.latent_size - 1}]" in \
         str(got['bad_z_error'])
+    assert 'input z: at most 64 samples per request (export --max-batch); got] [65]' in str(got['big_batch_error'])
+    assert 'input truncation_psi must be finite' in str(got['nan_psi_error'])
 
 
 def test_random_noise_export_via_cli(exported, tmp_path, capsys):

@@ -49,8 +49,24 @@ def _checked(x, spec):
         return tf.identity(x)
 
 
-def build_archive(G, noise_mode: str = 'const', truncation_cutoff: int | None = None):
-    """A `keras.export.ExportArchive` with the three endpoints of a Generator."""
+def _request_checked(x, max_batch: int | None, what: str):
+    """In-graph limits of a request: at most `max_batch` samples (a large batch would abort the server process
+    on allocation), and finite values for a scalar like truncation_psi."""
+    import tensorflow as tf
+    if max_batch is None:
+        ok = tf.reduce_all(tf.math.is_finite(x))
+        check = tf.debugging.Assert(ok, [f'input {what} must be finite; got', x])
+    else:
+        check = tf.debugging.Assert(tf.shape(x)[0] <= max_batch,
+                                    [f'input {what}: at most {max_batch} samples per request (export --max-batch); '
+                                     f'got', tf.shape(x)[0]])
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
+
+
+def build_archive(G, noise_mode: str = 'const', truncation_cutoff: int | None = None, max_batch: int = 64):
+    """A `keras.export.ExportArchive` with the three endpoints of a Generator; requests of more than
+    `max_batch` samples or a non-finite truncation_psi fail with a clear error."""
     import keras
     import tensorflow as tf
     from sg2tf import truncate
@@ -67,13 +83,13 @@ def build_archive(G, noise_mode: str = 'const', truncation_cutoff: int | None = 
     w_spec = tf.TensorSpec([None, G.num_layers, G.dlatent_size], tf.float32, name='w')
 
     def mapping_w(z, labels, psi):
-        z = _checked(z, z_spec)
+        z = _request_checked(_checked(z, z_spec), max_batch, 'z')
         labels = None if labels is None else _checked(labels, c_spec)
-        psi = _checked(psi, psi_spec)
+        psi = _request_checked(_checked(psi, psi_spec), None, 'truncation_psi')
         return truncate(G.mapping(z, labels), G.dlatent_avg, psi, truncation_cutoff)
 
     def images(w, check=False):
-        w = _checked(w, w_spec) if check else w
+        w = _request_checked(_checked(w, w_spec), max_batch, 'w') if check else w
         return G.synthesis(w, noise_mode=noise_mode)
 
     archive = keras.export.ExportArchive()
@@ -120,14 +136,16 @@ def check_stock_ops(saved_model_dir: str) -> None:
 
 
 def export_savedmodel(G, out_dir: str, version: int = 1, noise_mode: str = 'const',
-                      truncation_cutoff: int | None = None, overwrite: bool = False) -> str:
+                      truncation_cutoff: int | None = None, overwrite: bool = False, max_batch: int = 64) -> str:
     """Write `G` as a SavedModel at `out_dir/<version>/`, atomically; returns that version directory.
 
     `out_dir` must not exist or be empty unless `overwrite` (then it is replaced as a whole).
     """
     if int(version) < 1:
         raise ToolError(f'version must be a positive integer, got {version}')
-    archive = build_archive(G, noise_mode, truncation_cutoff)
+    if int(max_batch) < 1:
+        raise ToolError(f'--max-batch must be a positive integer, got {max_batch}')
+    archive = build_archive(G, noise_mode, truncation_cutoff, int(max_batch))
     with atomic_output(out_dir, directory=True, overwrite=overwrite) as tmp:
         path = os.path.join(tmp, str(int(version)))
         archive.write_out(path, verbose=False)
@@ -146,6 +164,8 @@ def main(argv=None) -> int:
                     help='const: the stored noise buffers (deterministic); random: fresh noise per request; none')
     ap.add_argument('--trunc-cutoff', type=int, default=None,
                     help='apply truncation_psi only to W layers < cutoff (default: all layers)')
+    ap.add_argument('--max-batch', type=int, default=64,
+                    help='largest batch a request may hold (default 64); larger requests fail with a clear error')
     ap.add_argument('--overwrite', action='store_true', help='replace OUT if it exists and is not empty')
     args = ap.parse_args(argv)
 
@@ -153,7 +173,8 @@ def main(argv=None) -> int:
     try:
         check_output(args.out, args.overwrite, directory=True)  # fail fast, before loading the network
         G = load_generator(args.network)
-        path = export_savedmodel(G, args.out, args.version, args.noise_mode, args.trunc_cutoff, args.overwrite)
+        path = export_savedmodel(G, args.out, args.version, args.noise_mode, args.trunc_cutoff, args.overwrite,
+                                 args.max_batch)
     except ToolError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
