@@ -106,3 +106,18 @@ def test_resume_from_stylegan1_says_not_supported(tmp_path, capsys):
     assert train_cli.main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith('error: ') and '\n' not in err and 'not supported yet' in err, err
+
+
+def test_generate_uses_the_source_tools_default_psi(tmp_path):
+    """Without --trunc: NVIDIA's run_generator.py default 0.5 for TF pickles, stylegan2-ada-pytorch's
+    generate.py default 1 (no truncation) for its snapshots."""
+    for name, psi in (('ada64', 0.5), ('adapt32cond', 1.0)):
+        _, Gs = _gs(name)
+        argv = ['--network', os.path.join(DATA, f'{name}.pkl'), '--seeds', '5', '--outdir', str(tmp_path / name)]
+        assert generate.main(argv + (['--class', '0'] if Gs.label_size else [])) == 0
+        z = np.random.RandomState(5).randn(1, Gs.latent_size).astype(np.float32)
+        c = np.eye(Gs.label_size, dtype=np.float32)[[0]] if Gs.label_size else None
+        x = Gs(z, c, truncation_psi=psi, noise_mode='const').numpy()[0]
+        img = np.asarray(Image.open(tmp_path / name / 'seed0005.png'))
+        diff = np.abs(img.astype(int) - sg2tf.convert_images_to_uint8(x).astype(int))
+        assert diff.max() <= 1 and diff.mean() < 0.01, (name, diff.max(), diff.mean())

@@ -82,7 +82,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--network', default=DEFAULT_NETWORK, help='NVIDIA pickle or .keras (default: the shipped digits network)')
     ap.add_argument('--seeds', type=parse_seeds, default=parse_seeds('0-7'), help="e.g. '0-7' or '1,5,9'")
-    ap.add_argument('--trunc', type=parse_trunc, default=0.5, help='truncation psi (NVIDIA default 0.5; 1 = off)')
+    ap.add_argument('--trunc', type=parse_trunc, default=None,
+                    help="truncation psi (1 = off); default NVIDIA's 0.5, or stylegan2-ada-pytorch's 1 for its snapshots")
     ap.add_argument('--trunc-cutoff', type=int, default=None, help='truncate only W layers < cutoff')
     ap.add_argument('--noise-mode', choices=['const', 'random', 'none', 'seed'], default='const',
                     help='const: stored buffers; random: fresh; none: no noise; seed: NVIDIA run_generator.py')
@@ -129,8 +130,11 @@ def main(argv=None) -> int:
         print('warning: --class ignored: the network is unconditional', file=sys.stderr)
 
     mode = 'const' if args.noise_mode == 'seed' else args.noise_mode
+    if args.trunc is None:  # the defaults of the tool the network came from: run_generator.py 0.5, generate.py 1
+        from sg2tf.nvidia.loader import SOURCE_PYTORCH
+        args.trunc = 1.0 if getattr(G, 'source_format', None) == SOURCE_PYTORCH else 0.5
 
-    @tf.function(reduce_retracing=True)  # compiled graph: the fastest measured path (README, benchmarks/generate.py)
+    @tf.function(reduce_retracing=True)  # a compiled graph, traced once
     def synthesize(z, c, noise):
         return G(z, c, truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff, noise_mode=mode, noise=noise)
 

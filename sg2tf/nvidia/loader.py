@@ -6,6 +6,7 @@ from sg2tf.nvidia.errors import clean, show
 from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, read_file, restricted_loads
 
 SNAPSHOT_NETWORKS = ('G', 'D', 'G_ema')  # stylegan2-ada-pytorch's training_loop.py snapshot keys
+SOURCE_PYTORCH = 'stylegan2-ada-pytorch'  # `source_format` of networks read from its snapshots
 
 
 def _failure(source: str, where: str, e: Exception) -> NetworkPickleError:
@@ -62,6 +63,7 @@ def read_torch_snapshot(data: bytes, source: str, strict: bool = False) -> dict:
         except Exception as e:  # noqa: BLE001 - whatever the content, one line
             raise _failure(source, key, e) from None
         out[key] = read_network(stub, source, strict, key)
+        out[key].source_format = SOURCE_PYTORCH  # provenance: commands use ADA-PT's defaults for it (psi 1)
     if 'G_ema' in out:
         out['Gs'] = out['G_ema']
     if 'augment_pipe' in snap:
