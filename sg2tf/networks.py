@@ -247,25 +247,32 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
 
     Keras call: `G(z, c, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const')` -> NHWC images.
     `truncation_psi`, `truncation_cutoff` given to the constructor are NVIDIA's static defaults, used by `run()`.
+    Other families' generators (configs B-D, StyleGAN1, ADA) are this class with other `synthesis_class`,
+    `mapping_class` and `truncation` (NVIDIA's G_main / G_style differ only there).
     """
+    synthesis_class: type = SynthesisNetwork
+    mapping_class: type = MappingNetwork
+    truncation = staticmethod(truncate)
 
     def __init__(self, resolution: int = 1024, num_channels: int = 3, label_size: int = 0, latent_size: int = 512,
                  dlatent_size: int = 512, mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
                  truncation_psi: float | None = 0.5, truncation_cutoff: int | None = None,
-                 dlatent_avg_beta: float = 0.995, style_mixing_prob: float = 0.9,
+                 dlatent_avg_beta: float | None = 0.995, style_mixing_prob: float | None = 0.9,
                  nvidia_static_kwargs: dict | None = None, name: str = 'G', **kwargs):
         super().__init__(name=name, **kwargs)
         self.resolution, self.num_channels, self.label_size = int(resolution), int(num_channels), int(label_size)
         self.latent_size, self.dlatent_size = int(latent_size), int(dlatent_size)
         self.mapping_kwargs, self.synthesis_kwargs = dict(mapping_kwargs or {}), dict(synthesis_kwargs or {})
         self.truncation_psi, self.truncation_cutoff = truncation_psi, truncation_cutoff
-        self.dlatent_avg_beta, self.style_mixing_prob = float(dlatent_avg_beta), float(style_mixing_prob)
+        # ADA's G_main takes None for both (no W average update, no style mixing)
+        self.dlatent_avg_beta = None if dlatent_avg_beta is None else float(dlatent_avg_beta)
+        self.style_mixing_prob = None if style_mixing_prob is None else float(style_mixing_prob)
         self.nvidia_static_kwargs = nvidia_static_kwargs
         self.num_layers = arch.num_layers(self.resolution)
-        self.synthesis = SynthesisNetwork(resolution=resolution, num_channels=num_channels,
-                                          dlatent_size=dlatent_size, **self.synthesis_kwargs)
-        self.mapping = MappingNetwork(latent_size=latent_size, label_size=label_size, dlatent_size=dlatent_size,
-                                      dlatent_broadcast=self.num_layers, **self.mapping_kwargs)
+        self.synthesis = self.synthesis_class(resolution=resolution, num_channels=num_channels,
+                                              dlatent_size=dlatent_size, **self.synthesis_kwargs)
+        self.mapping = self.mapping_class(latent_size=latent_size, label_size=label_size, dlatent_size=dlatent_size,
+                                          dlatent_broadcast=self.num_layers, **self.mapping_kwargs)
 
     def build(self, input_shape=None):
         self.synthesis.build()
@@ -276,7 +283,7 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
 
     def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const', noise=None,
              return_dlatents=False):
-        ws = truncate(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
+        ws = self.truncation(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
         img = self.synthesis(ws, noise_mode=noise_mode, noise=noise)
         return (img, ws) if return_dlatents else img
 

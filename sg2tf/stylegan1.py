@@ -16,9 +16,10 @@ import keras
 import tensorflow as tf
 
 from sg2tf import arch
-from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
+from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
 from sg2tf.layers import LabelConcat, MinibatchStddevLayer
 from sg2tf.misc import assert_shape
+from sg2tf import networks
 from sg2tf.networks import truncate
 
 REGISTER = 'sg2tf.stylegan1'
@@ -516,7 +517,7 @@ class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
 
 
 @keras.saving.register_keras_serializable(REGISTER)
-class Generator(DnnlibGeneratorMixin, keras.Model):
+class Generator(networks.Generator):
     """Mapping + synthesis and the W average `dlatent_avg`, with G_style's truncation.
 
     Mirrors NVIDIA training/networks_stylegan.py: G_style (lod 0; the training-time W-average update and style
@@ -526,45 +527,12 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
     G_style, truncation applies only when both `truncation_psi` and `truncation_cutoff` are set. The constructor's
     `truncation_psi`, `truncation_cutoff` are NVIDIA's static defaults (0.7, 8), used by `run()`.
     """
+    synthesis_class = SynthesisNetwork
+    mapping_class = MappingNetwork
+    truncation = staticmethod(style_truncate)
 
-    def __init__(self, resolution: int = 1024, num_channels: int = 3, label_size: int = 0, latent_size: int = 512,
-                 dlatent_size: int = 512, mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
-                 truncation_psi: float | None = 0.7, truncation_cutoff: int | None = 8,
-                 dlatent_avg_beta: float = 0.995, style_mixing_prob: float = 0.9,
-                 nvidia_static_kwargs: dict | None = None, name: str = 'G', **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.resolution, self.num_channels, self.label_size = int(resolution), int(num_channels), int(label_size)
-        self.latent_size, self.dlatent_size = int(latent_size), int(dlatent_size)
-        self.mapping_kwargs, self.synthesis_kwargs = dict(mapping_kwargs or {}), dict(synthesis_kwargs or {})
-        self.truncation_psi, self.truncation_cutoff = truncation_psi, truncation_cutoff
-        self.dlatent_avg_beta, self.style_mixing_prob = float(dlatent_avg_beta), float(style_mixing_prob)
-        self.nvidia_static_kwargs = nvidia_static_kwargs
-        self.num_layers = arch.num_layers(self.resolution)
-        self.synthesis = SynthesisNetwork(dlatent_size=dlatent_size, num_channels=num_channels,
-                                          resolution=resolution, **self.synthesis_kwargs)
-        self.mapping = MappingNetwork(latent_size=latent_size, label_size=label_size, dlatent_size=dlatent_size,
-                                      dlatent_broadcast=self.num_layers, **self.mapping_kwargs)
-
-    def build(self, input_shape=None):
-        self.synthesis.build()
-        self.mapping.build()
-        self.dlatent_avg = self.add_weight(name='dlatent_avg', shape=(self.dlatent_size,), initializer='zeros',
-                                           trainable=False)
-        self.built = True
-
-    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const', noise=None,
-             return_dlatents=False):
-        ws = style_truncate(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
-        img = self.synthesis(ws, noise_mode=noise_mode, noise=noise)
-        return (img, ws) if return_dlatents else img
-
-    def get_config(self):
-        return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,
-                'label_size': self.label_size, 'latent_size': self.latent_size, 'dlatent_size': self.dlatent_size,
-                'mapping_kwargs': self.mapping_kwargs, 'synthesis_kwargs': self.synthesis_kwargs,
-                'truncation_psi': self.truncation_psi, 'truncation_cutoff': self.truncation_cutoff,
-                'dlatent_avg_beta': self.dlatent_avg_beta, 'style_mixing_prob': self.style_mixing_prob,
-                'nvidia_static_kwargs': self.nvidia_static_kwargs}
+    def __init__(self, *args, truncation_psi: float | None = 0.7, truncation_cutoff: int | None = 8, **kwargs):
+        super().__init__(*args, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, **kwargs)
 
 
 @keras.saving.register_keras_serializable(REGISTER)

@@ -22,11 +22,11 @@ import keras
 import tensorflow as tf
 
 from sg2tf import arch, ops
-from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
+from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, MinibatchStddevLayer,
                           _ModulatedLayer, modulated_conv2d)
 from sg2tf.misc import assert_shape
-from sg2tf.networks import NOISE_MODES, truncate
+from sg2tf.networks import NOISE_MODES, Generator, truncate
 
 SQRT1_2 = np.float32(np.sqrt(0.5))
 
@@ -74,10 +74,6 @@ def _clamp_setting(value) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f'conv_clamp must be None or a number, got {value!r}')
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _optional_float(value) -> float | None:
-    return None if value is None else float(value)
 
 
 # -- layers --------------------------------------------------------------------------------------------------------
@@ -422,7 +418,7 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
 
 
 @keras.saving.register_keras_serializable(REGISTER)
-class AdaGenerator(DnnlibGeneratorMixin, keras.Model):
+class AdaGenerator(Generator):
     """Mapping + synthesis, the W average `dlatent_avg` and truncation (the only own variable: no `lod`).
 
     Mirrors NVIDIA training/networks.py: G_main. Same API as sg2tf.Generator: Keras call
@@ -430,46 +426,8 @@ class AdaGenerator(DnnlibGeneratorMixin, keras.Model):
     defaults (`truncation_psi`, `truncation_cutoff` given here are NVIDIA's static defaults). `run()` accepts and
     ignores NVIDIA's dynamic kwargs such as `num_fp16_res` (sg2tf computes in float32).
     """
-
-    def __init__(self, resolution: int = 1024, num_channels: int = 3, label_size: int = 0, latent_size: int = 512,
-                 dlatent_size: int = 512, mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
-                 truncation_psi: float | None = 0.5, truncation_cutoff: int | None = None,
-                 dlatent_avg_beta: float | None = 0.995, style_mixing_prob: float | None = 0.9,
-                 nvidia_static_kwargs: dict | None = None, name: str = 'G', **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.resolution, self.num_channels, self.label_size = int(resolution), int(num_channels), int(label_size)
-        self.latent_size, self.dlatent_size = int(latent_size), int(dlatent_size)
-        self.mapping_kwargs, self.synthesis_kwargs = dict(mapping_kwargs or {}), dict(synthesis_kwargs or {})
-        self.truncation_psi, self.truncation_cutoff = truncation_psi, truncation_cutoff
-        self.dlatent_avg_beta = _optional_float(dlatent_avg_beta)
-        self.style_mixing_prob = _optional_float(style_mixing_prob)
-        self.nvidia_static_kwargs = nvidia_static_kwargs
-        self.num_layers = arch.num_layers(self.resolution)
-        self.synthesis = AdaSynthesisNetwork(resolution=resolution, num_channels=num_channels,
-                                             dlatent_size=dlatent_size, **self.synthesis_kwargs)
-        self.mapping = AdaMappingNetwork(latent_size=latent_size, label_size=label_size, dlatent_size=dlatent_size,
-                                         dlatent_broadcast=self.num_layers, **self.mapping_kwargs)
-
-    def build(self, input_shape=None):
-        self.synthesis.build()
-        self.mapping.build()
-        self.dlatent_avg = self.add_weight(name='dlatent_avg', shape=(self.dlatent_size,), initializer='zeros',
-                                           trainable=False)
-        self.built = True
-
-    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const', noise=None,
-             return_dlatents=False):
-        ws = truncate(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
-        img = self.synthesis(ws, noise_mode=noise_mode, noise=noise)
-        return (img, ws) if return_dlatents else img
-
-    def get_config(self):
-        return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,
-                'label_size': self.label_size, 'latent_size': self.latent_size, 'dlatent_size': self.dlatent_size,
-                'mapping_kwargs': self.mapping_kwargs, 'synthesis_kwargs': self.synthesis_kwargs,
-                'truncation_psi': self.truncation_psi, 'truncation_cutoff': self.truncation_cutoff,
-                'dlatent_avg_beta': self.dlatent_avg_beta, 'style_mixing_prob': self.style_mixing_prob,
-                'nvidia_static_kwargs': self.nvidia_static_kwargs}
+    synthesis_class = AdaSynthesisNetwork
+    mapping_class = AdaMappingNetwork
 
 
 # -- discriminator -------------------------------------------------------------------------------------------------

@@ -112,14 +112,7 @@ class RevisedGenerator(Generator):
     Same constructor arguments as Generator; `synthesis_kwargs` are RevisedSynthesisNetwork's.
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        synthesis = RevisedSynthesisNetwork(resolution=self.resolution, num_channels=self.num_channels,
-                                            dlatent_size=self.dlatent_size, **self.synthesis_kwargs)
-        # Generator.__init__ made a config-E/F SynthesisNetwork (not built: no weights yet). The revised one takes
-        # its attribute and its tracking slot, so the weights keep NVIDIA's component order (synthesis, mapping).
-        self._tracker.replace_tracked_value('layers', self.synthesis, synthesis)
-        self.synthesis = synthesis
+    synthesis_class = RevisedSynthesisNetwork
 
 
 @keras.saving.register_keras_serializable(REGISTER)

@@ -262,9 +262,14 @@ def test_unsupported_switches_are_named(tmp_path):
 
 
 def _defaults(cls):
+    """Effective constructor defaults: a subclass's own, then those it passes on to its bases' constructors."""
     import inspect
-    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    out = {}
+    for klass in reversed(cls.__mro__):
+        if '__init__' in vars(klass):
+            out.update({k: p.default for k, p in inspect.signature(klass.__init__).parameters.items()
+                        if p.default is not inspect.Parameter.empty})
+    return out
 
 
 @pytest.mark.parametrize('table,classes', [

@@ -139,13 +139,14 @@ def save_image_grid(images_nhwc: np.ndarray, path: str, grid: tuple[int, int]) -
 def check_trainable(nets: dict) -> None:
     """The trainer runs StyleGAN2's losses on StyleGAN2 E/F, configs B-D (fully grown: E/F orig) and ADA
     networks (TF pickles or stylegan2-ada-pytorch snapshots); StyleGAN1 needs its own training loop."""
-    from sg2tf.stylegan2_ada import AdaDiscriminator, AdaGenerator
+    from sg2tf import stylegan1
+    from sg2tf.stylegan2_ada import AdaDiscriminator
     from sg2tf.stylegan2_revised import RevisedDiscriminator
-    kinds = {'G': (Generator, AdaGenerator), 'D': (Discriminator, RevisedDiscriminator, AdaDiscriminator)}
+    kinds = {'G': (Generator,), 'D': (Discriminator, RevisedDiscriminator, AdaDiscriminator)}  # Generator: + B-D, ADA
     for key, classes in kinds.items():
         if key not in nets:
             raise ValueError(f'the pickle holds no {key} (fine-tuning needs G, D and Gs)')
-        if not isinstance(nets[key], classes):
+        if not isinstance(nets[key], classes) or isinstance(nets[key], (stylegan1.Generator, stylegan1.Discriminator)):
             what = f'{type(nets[key]).__module__}.{type(nets[key]).__name__}'
             raise ValueError(f'not supported yet: fine-tuning a {what} ({key}); sg2tf trains StyleGAN2 (configs B-F) '
                              f'and StyleGAN2-ADA networks')
