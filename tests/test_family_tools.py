@@ -83,18 +83,22 @@ def test_export_savedmodel_of_a_pytorch_snapshot(tmp_path):
     assert got['serving_default'].dtype == np.uint8 and got['serving_default'].shape == (2, 32, 32, 3)
 
 
-def test_resume_from_a_pytorch_snapshot_fine_tunes(tmp_path, capsys):
-    """--resume-from an ADA-PT snapshot: architecture and weights from it, snapshots in ADA-TF format."""
+@pytest.mark.parametrize('name,label_size,classes', [
+    ('adapt32cond', 3, (sg2tf.AdaGenerator, sg2tf.AdaDiscriminator)),
+    ('revised32', 0, (sg2tf.RevisedGenerator, sg2tf.RevisedDiscriminator))])
+def test_resume_from_fine_tunes(tmp_path, capsys, name, label_size, classes):
+    """--resume-from an ADA-PT snapshot / a config B-D pickle: architecture and weights from it, snapshots in the
+    family's NVIDIA format."""
     from test_training_loop import make_dataset
-    data = make_dataset(tmp_path / 'data', n=8, res=32, channels=3, label_size=3)
+    data = make_dataset(tmp_path / 'data', n=8, res=32, channels=3, label_size=max(label_size, 1))
     out = str(tmp_path / 'run')
-    args = ['--data', data, '--outdir', out, '--cond', '--resume-from', os.path.join(DATA, 'adapt32cond.pkl'),
+    args = ['--data', data, '--outdir', out, '--resume-from', os.path.join(DATA, f'{name}.pkl'),
             '--kimg', '0.004', '--snap', '1', '--cfg', 'small', '--batch', '4', '--no-jit']
-    assert train_cli.main(args) == 0, capsys.readouterr().err
+    assert train_cli.main(args + (['--cond'] if label_size else [])) == 0, capsys.readouterr().err
     snaps = sorted(f for f in os.listdir(out) if f.startswith('network-snapshot-'))
     nets = legacy.load_network_pkl(os.path.join(out, snaps[-1]))
-    assert isinstance(nets['G'], sg2tf.AdaGenerator) and isinstance(nets['D'], sg2tf.AdaDiscriminator)
-    before = legacy.load_network_pkl(os.path.join(DATA, 'adapt32cond.pkl'))['G']
+    assert isinstance(nets['G'], classes[0]) and isinstance(nets['D'], classes[1])
+    before = legacy.load_network_pkl(os.path.join(DATA, f'{name}.pkl'))['G']
     assert not np.array_equal(nets['G'].get_var('mapping/Dense0/weight'), before.get_var('mapping/Dense0/weight'))
 
 
