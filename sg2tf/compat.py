@@ -10,6 +10,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from sg2tf import ops
+
 
 
 class _EasyDict(dict):
@@ -60,10 +62,12 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {
 
 
 def _compiled(model, **static):
-    """`model(*inputs, **static)` as a tf.function, one per model and static options; TensorFlow traces it once
-    per input shape (batch size), so repeated `run()` calls execute a graph, as NVIDIA's dnnlib does."""
+    """`model(*inputs, **static)` as a tf.function, one per model, static options and op implementation
+    (`sg2tf.ops.set_default_impl`); TensorFlow traces it once per input shape (batch size), so repeated `run()`
+    calls execute a graph, as NVIDIA's dnnlib does."""
     fns = _COMPILED.setdefault(model, {})
-    key = tuple(sorted(static.items()))
+    # The op implementation is fixed when a function is traced, so it is part of the key.
+    key = (ops.get_default_impl(), *sorted(static.items()))
     if key not in fns:
         ref = weakref.ref(model)  # the cache must not keep the model alive
         fns[key] = tf.function(lambda *inputs: ref()(*inputs, **static))

@@ -10,6 +10,8 @@ conversion is NVIDIA's rule written with min/max (TFLite has no ClipByValue kern
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import tempfile
 from typing import Callable
@@ -88,7 +90,25 @@ def endpoint(G, part: str = 'full', noise_mode: str = 'const', truncation_cutoff
             if part == 'mapping':
                 return {'w': w}
             return {'images': to_uint8(G.synthesis(w, noise_mode=noise_mode))}
-    return tf.function(fn, input_signature=specs, autograph=False)
+    fn = tf.function(fn, input_signature=specs, autograph=False)
+    with _without_global_seed():  # traced now; later get_concrete_function() calls reuse this trace
+        fn.get_concrete_function()
+    return fn
+
+
+@contextlib.contextmanager
+def _without_global_seed():
+    """Trace random ops without TensorFlow's global seed (restored afterwards). With a global seed set (e.g. by
+    keras.utils.set_random_seed) every random op gets fixed seeds, which the ONNX and LiteRT kernels turn into
+    the same draw on every call: 'random' noise would not be random."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context  # no public getter for the global seed
+    seed = context.global_seed()
+    tf.random.set_seed(None)
+    try:
+        yield
+    finally:
+        tf.random.set_seed(seed)
 
 
 def probe_inputs(G, part: str, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
