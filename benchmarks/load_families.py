@@ -6,8 +6,8 @@ Writes (once, into DIR) config-f StyleGAN2 (tools/make_random_pkl.py), StyleGAN2
 `paper1024`/`stylegan2` widths: fmap_base 16384, fmap_max 512, 8 mapping layers, num_fp16_res 4, conv_clamp 256),
 the same ADA networks as a stylegan2-ada-pytorch snapshot (written without torch by tests/torch_snapshot.py),
 and StyleGAN (v1) at its release config (fmap_base 8192). Each file is then loaded with `legacy.load_network_pkl`
-in a fresh process (TensorFlow imported first); the table gives seconds and peak RSS (whole process, TF
-included), and each family's ratio to config-f. Prints the CPU model (lscpu).
+in a fresh process (TensorFlow imported first); the table gives seconds and peak RSS (VmHWM: the whole process,
+TF included), and each family's ratio to config-f. Prints the CPU model (lscpu).
 """
 from __future__ import annotations
 
@@ -23,15 +23,18 @@ from _machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when r
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOAD = r'''
-import json, os, resource, sys, time
+import json, os, sys, time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+def peak_mib():  # VmHWM: this process's own peak (getrusage's ru_maxrss would include the parent's, across fork)
+    with open('/proc/self/status') as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith('VmHWM:')) / 1024
 import tensorflow as tf, legacy
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss0 = peak_mib()
 t0 = time.perf_counter()
 nets = legacy.load_network_pkl(sys.argv[1])
 dt = time.perf_counter() - t0
-print(json.dumps({'load_s': dt, 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  'rss_after_imports_mib': rss0, 'networks': sorted(nets)}))
+print(json.dumps({'load_s': dt, 'peak_rss_mib': peak_mib(), 'rss_after_imports_mib': rss0,
+                  'networks': sorted(nets)}))
 '''
 
 
@@ -104,10 +107,12 @@ def main() -> int:
         results[family] = min(runs, key=lambda r: r['load_s'])
         results[family]['size_mib'] = os.path.getsize(path) / 2**20
     base = results['StyleGAN2 config-f (TF)']
-    print(f'{"family":28s} {"file MiB":>9s} {"load s":>7s} {"x f":>5s} {"peak RSS MiB":>13s} {"x f":>5s}')
+    print(f'{"family":28s} {"file MiB":>9s} {"load s":>7s} {"x f":>5s} {"peak RSS MiB":>13s} {"x f":>5s} '
+          f'{"after imports":>14s}')
     for family, r in results.items():
         print(f'{family:28s} {r["size_mib"]:9.0f} {r["load_s"]:7.2f} {r["load_s"] / base["load_s"]:5.2f} '
-              f'{r["peak_rss_mib"]:13.0f} {r["peak_rss_mib"] / base["peak_rss_mib"]:5.2f}')
+              f'{r["peak_rss_mib"]:13.0f} {r["peak_rss_mib"] / base["peak_rss_mib"]:5.2f} '
+              f'{r["rss_after_imports_mib"]:14.0f}')
     return 0
 
 
