@@ -19,7 +19,8 @@ NAME = 'StyleGAN2 (config E/F)'
 # own clean-room TF1 module `tf1_networks.py.txt`: it defines G_main, G_mapping, G_synthesis_stylegan2,
 # D_stylegan2 and (configs B-D) G_synthesis_stylegan_revised, D_stylegan with NVIDIA's signatures, variable
 # names, shapes and creation order and the same forward math, so the pickle loads in NVIDIA's code unaided
-# (checked by tests/test_tf1_module.py and test_tf1_revised.py against outputs of NVIDIA's own graphs). Users may still embed NVIDIA's module instead (`save_network_pkl(..., build_module_src=open(
+# (checked by tests/test_tf1_module.py and test_tf1_revised.py against outputs of NVIDIA's own graphs). Users
+# may still embed NVIDIA's module instead (`save_network_pkl(..., build_module_src=open(
 # 'training/networks_stylegan2.py').read())`, or `sg2tf-convert --nvidia-src`). Readers that never exec the
 # source (sg2tf, stylegan2-ada-pytorch's legacy.py) are unaffected.
 TF1_MODULE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tf1_networks.py.txt')
