@@ -23,6 +23,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument('--pkl', default=None)
     ap.add_argument('--images', type=int, default=3)
+    ap.add_argument('--networks', default=None, help="e.g. 'Gs': build only these (load_network_pkl(networks=...))")
     args = ap.parse_args()
     path = args.pkl
     if path is None:
@@ -38,9 +39,11 @@ def main() -> int:
     print(f'pickle: {path} ({os.path.getsize(path) / 2**20:.0f} MiB)')
     rss0 = peak_rss_mib()
     t0 = time.perf_counter()
-    nets = legacy.load_network_pkl(path)
+    wanted = None if args.networks is None else tuple(args.networks.split(','))
+    nets = legacy.load_network_pkl(path, networks=wanted)
     t_load = time.perf_counter() - t0
-    print(f'load (G, D, Gs): {t_load:.1f} s, peak RSS {peak_rss_mib():.0f} MiB (after TF import: {rss0:.0f} MiB)')
+    what = ', '.join(k for k in ('G', 'D', 'Gs') if k in nets)
+    print(f'load ({what}): {t_load:.1f} s, peak RSS {peak_rss_mib():.0f} MiB (after TF import: {rss0:.0f} MiB)')
     Gs = nets['Gs']
     for i in range(args.images):
         z = np.random.RandomState(i).randn(1, Gs.latent_size).astype(np.float32)

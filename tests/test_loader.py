@@ -137,3 +137,16 @@ def test_single_network_pickle(tmp_path, loaded):
     Gs = legacy.load_network_pkl(str(tmp_path / 'gs.pkl'))
     np.testing.assert_array_equal(Gs.run(ref['latents'], ref['labels'], randomize_noise=False),
                                   nets['Gs'].run(ref['latents'], ref['labels'], randomize_noise=False))
+
+
+def test_networks_selects_what_is_built(loaded):
+    """`networks=('Gs',)` builds Gs (= G_ema) only; the result equals the full load's."""
+    nets, ref, _ = loaded('f32')
+    only = legacy.load_network_pkl(os.path.join(DATA, 'f32.pkl'), networks=('Gs',))
+    assert set(only) == {'Gs', 'G_ema'} and only['Gs'] is only['G_ema']
+    np.testing.assert_array_equal(only['Gs'].run(ref['latents'], randomize_noise=False),
+                                  nets['Gs'].run(ref['latents'], randomize_noise=False))
+    snap = legacy.load_network_pkl(os.path.join(DATA, 'adapt32cond.pkl'), networks=('D',))
+    assert set(snap) == {'D', 'augment_pipe', 'training_set_kwargs'}
+    with pytest.raises(ValueError, match='unknown name'):
+        legacy.load_network_pkl(os.path.join(DATA, 'f32.pkl'), networks=('Gz',))

@@ -27,7 +27,7 @@ def is_discriminator(model) -> bool:
     return isinstance(model, DnnlibDiscriminatorMixin)
 
 
-def load_any(path: str):
+def load_any(path: str, networks=None):
     """An NVIDIA pickle or stylegan2-ada-pytorch snapshot -> its dict of networks (or one network); a `.keras`
     file -> the sg2tf model it holds."""
     from sg2tf.nvidia import NetworkPickleError, load_network_pkl  # also registers every family's Keras classes
@@ -44,14 +44,16 @@ def load_any(path: str):
             raise ToolError(f'{path}: holds a {type(model).__name__}, expected an sg2tf Generator or Discriminator')
         return model
     try:
-        return load_network_pkl(path)
+        return load_network_pkl(path, networks=networks)
     except NetworkPickleError as e:
         raise ToolError(str(e)) from None
 
 
 def load_generator(path: str):
     """Gs (G_ema) of a pickle or snapshot (or its single generator), or the generator of a `.keras` file."""
-    nets = load_any(path)
+    nets = load_any(path, networks=('Gs',))  # D and the training G are not built
+    if isinstance(nets, dict) and 'Gs' not in nets:  # a snapshot stripped of G_ema: its training G
+        nets = load_any(path, networks=('G',))
     G = nets.get('Gs', nets.get('G')) if isinstance(nets, dict) else nets
     if not is_generator(G):
         raise ToolError(f'{path}: holds a {type(G).__name__}, expected a generator')

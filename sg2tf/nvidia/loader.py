@@ -45,14 +45,14 @@ def read_network(stub: NetworkStub, source: str, strict: bool = False, where: st
     return model
 
 
-def read_torch_snapshot(data: bytes, source: str, strict: bool = False) -> dict:
+def read_torch_snapshot(data: bytes, source: str, strict: bool = False, networks: frozenset | None = None) -> dict:
     """A stylegan2-ada-pytorch snapshot -> {'G', 'D', 'G_ema', 'Gs' (= G_ema), 'augment_pipe', 'training_set_kwargs'}
     with the keys the file has. `augment_pipe` is data sg2tf does not run: {'class_name', 'init_kwargs', 'p'}."""
     snap = torch_pickle.load_snapshot(data, source)
     out = {}
     for key in SNAPSHOT_NETWORKS:
         obj = snap.get(key)
-        if obj is None:
+        if obj is None or (networks is not None and key not in networks):
             continue
         if not isinstance(obj, torch_pickle.PersistentObject):
             raise NetworkPickleError(f'{source}: {key} is a {type(obj).__name__}, expected a stylegan2-ada-pytorch '
@@ -78,32 +78,52 @@ def read_torch_snapshot(data: bytes, source: str, strict: bool = False) -> dict:
         out['augment_pipe'] = pipe
     if 'training_set_kwargs' in snap:
         out['training_set_kwargs'] = snap['training_set_kwargs']
-    if not any(key in out for key in SNAPSHOT_NETWORKS):
+    if not any(snap.get(key) is not None for key in SNAPSHOT_NETWORKS):
         raise NetworkPickleError(f'{source}: a stylegan2-ada-pytorch snapshot without networks (keys: '
                                  f'{", ".join(show(k, 20) for k in list(snap)[:8])})')
     return out
 
 
-def load_network_pkl(path_or_file, *, strict: bool = False):
+NETWORK_NAMES = ('G', 'D', 'Gs', 'G_ema')  # Gs and G_ema name the same network
+
+
+def _wanted(networks) -> frozenset | None:
+    """The snapshot keys to build for `networks` (None: all); Gs and G_ema are one network."""
+    if networks is None:
+        return None
+    names = set([networks] if isinstance(networks, str) else networks)
+    unknown = sorted(str(n)[:20] for n in names - set(NETWORK_NAMES))
+    if unknown:
+        raise ValueError(f'networks: unknown name(s) {", ".join(unknown)}; expected some of {", ".join(NETWORK_NAMES)}')
+    if names & {'Gs', 'G_ema'}:
+        names |= {'Gs', 'G_ema'}
+    return frozenset(names)
+
+
+def load_network_pkl(path_or_file, *, strict: bool = False, networks=None):
     """Load an NVIDIA network pickle or a stylegan2-ada-pytorch snapshot without executing anything from it.
 
     A TF1 `(G, D, Gs)` snapshot gives `{'G', 'D', 'Gs', 'G_ema'}` (`G_ema` is `Gs`, the name ADA-PT's scripts use);
     a pickle of a single Network gives that network; a stylegan2-ada-pytorch snapshot gives
     `read_torch_snapshot`'s dict. Errors are `NetworkPickleError` with a one-line message. NaN or Inf weights
-    give a warning naming the variable (`strict=True`: an error).
+    give a warning naming the variable (`strict=True`: an error). `networks=('Gs',)` builds only the networks
+    named (most users need only Gs / G_ema): the others are not built, which saves their time and memory.
     """
+    wanted = _wanted(networks)
     data, source = read_file(path_or_file)
     if torch_pickle.is_torch_zip(data):
         raise NetworkPickleError(f'{source}: a torch.save zip checkpoint (archive/data.pkl), not a network pickle: '
                                  f'sg2tf reads NVIDIA pickles and stylegan2-ada-pytorch network-snapshot-*.pkl files')
     if torch_pickle.is_torch_snapshot(data):
-        return read_torch_snapshot(data, source, strict)
+        return read_torch_snapshot(data, source, strict, wanted)
     obj = restricted_loads(data, source)
     if isinstance(obj, NetworkStub):
         return read_network(obj, source, strict)
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(x, NetworkStub) for x in obj):
-        nets = {key: read_network(net, source, strict, key) for key, net in zip(('G', 'D', 'Gs'), obj)}
-        nets['G_ema'] = nets['Gs']
+        nets = {key: read_network(net, source, strict, key) for key, net in zip(('G', 'D', 'Gs'), obj)
+                if wanted is None or key in wanted}
+        if 'Gs' in nets:
+            nets['G_ema'] = nets['Gs']
         return nets
     what = f'a tuple of {len(obj)} items' if isinstance(obj, tuple) else f'a {type(obj).__name__}'
     raise NetworkPickleError(f'{source}: not an NVIDIA network pickle: it holds {what}, expected a (G, D, Gs) '
