@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from sg2tf.cli._common import ToolError
+from sg2tf.cli._common import ToolError, fail
 
 PARTS = ('full', 'mapping', 'synthesis')
 SIGNATURES = {'full': 'serving_default', 'mapping': 'mapping', 'synthesis': 'synthesis'}
@@ -288,7 +288,6 @@ def check_export(G, fn, part: str, noise_mode: str, run: Callable[[dict], np.nda
 
 def main_common(ap, argv, export: Callable) -> int:
     """Parse, load the generator, call `export(G, args) -> summary lines`; errors as one line, exit 1."""
-    import sys
     from sg2tf.cli._common import check_output, load_generator
     args = ap.parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -297,12 +296,8 @@ def main_common(ap, argv, export: Callable) -> int:
         G = load_generator(args.network)
         check_request(G, args.part, args.noise_mode, args.trunc_cutoff)
         lines = export(G, args)
-    except ToolError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f'error: {getattr(e, "filename", None) or args.out}: {e.strerror or e}', file=sys.stderr)
-        return 1
+    except (ToolError, OSError) as e:
+        return fail(e, args.out)
     for line in lines:
         print(line)
     return 0

@@ -26,7 +26,7 @@ from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSyn
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, MinibatchStddevLayer,
                           _ModulatedLayer, modulated_conv2d)
 from sg2tf.misc import assert_shape
-from sg2tf.networks import NOISE_MODES, Generator, truncate
+from sg2tf.networks import NOISE_MODES, Generator
 
 SQRT1_2 = np.float32(np.sqrt(0.5))
 

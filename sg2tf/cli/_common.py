@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from typing import Iterator
 
 from sg2tf import fileio
@@ -14,6 +15,20 @@ from sg2tf import fileio
 
 class ToolError(Exception):
     """Bad input or output for a command; the message is one line, printed as `error: ...`."""
+
+
+def fail(error: BaseException, target: str = '') -> int:
+    """Print a command's failure as one line `error: ...` on stderr; returns the exit status 1.
+
+    An OSError names its file (or `target`, the output the command was writing) and the system's reason.
+    """
+    if isinstance(error, OSError):
+        where = getattr(error, 'filename', None) or target
+        message = f'{where}: {error.strerror or error}' if where else str(error.strerror or error)
+    else:
+        message = str(error)
+    print('error: ' + ' '.join(message.split()), file=sys.stderr)
+    return 1
 
 
 def is_generator(model) -> bool:

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 
-from sg2tf.cli._common import ToolError, atomic_output, is_discriminator, is_generator, load_any
+from sg2tf.cli._common import ToolError, atomic_output, fail, is_discriminator, is_generator, load_any
 
 NETS = ('G', 'D', 'Gs')
 
@@ -138,12 +138,8 @@ def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     try:
         print(convert(args.inputs, args.out, args.net, args.overwrite, args.nvidia_src))
-    except ToolError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f'error: {getattr(e, "filename", None) or args.out}: {e.strerror or e}', file=sys.stderr)
-        return 1
+    except (ToolError, OSError) as e:
+        return fail(e, args.out)
     return 0
 
 

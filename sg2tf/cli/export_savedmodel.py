@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from sg2tf.cli._common import ToolError, atomic_output, check_output, load_generator
+from sg2tf.cli._common import ToolError, atomic_output, check_output, fail, load_generator
 
 NOISE_MODES = ('const', 'random', 'none')
 _STOCK_OPS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stock_ops.py')
@@ -175,12 +175,8 @@ def main(argv=None) -> int:
         G = load_generator(args.network)
         path = export_savedmodel(G, args.out, args.version, args.noise_mode, args.trunc_cutoff, args.overwrite,
                                  args.max_batch)
-    except ToolError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f'error: {getattr(e, "filename", None) or args.out}: {e.strerror or e}', file=sys.stderr)
-        return 1
+    except (ToolError, OSError) as e:
+        return fail(e, args.out)
     print(f'Exported {G.resolution}x{G.resolution} generator (z {G.latent_size}, labels {G.label_size}, '
           f'noise {args.noise_mode}) to {path}')
     print('Signatures: serving_default (z, ' + ('labels, ' if G.label_size else '') +

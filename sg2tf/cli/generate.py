@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from sg2tf.cli._common import ToolError, load_generator
+from sg2tf.cli._common import ToolError, fail, load_generator
 from sg2tf.fileio import OutputError, atomic_write
 
 # The network shipped with sg2tf (package data): 32x32 one-channel digits, trained by sg2tf (README).
@@ -159,12 +159,8 @@ def main(argv=None) -> int:
         if args.grid and images:
             save_png(make_grid(images), os.path.join(args.outdir, 'grid.png'))
             print(f"grid: {os.path.join(args.outdir, 'grid.png')}")
-    except OutputError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f'error: {getattr(e, "filename", None) or args.outdir}: {e.strerror or e}', file=sys.stderr)
-        return 1
+    except (OutputError, OSError) as e:
+        return fail(e, args.outdir)
     return 0
 
 
