@@ -7,9 +7,6 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip('tf2onnx')
-pytest.importorskip('onnxruntime')
-
 import onnx  # noqa: E402
 import tf2onnx  # noqa: E402
 

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip('ai_edge_litert')
 
 from conftest import DATA, rel_err  # noqa: E402
 from export_cases import (BATCHES, FAMILIES, assert_matches, case_inputs, keras_reference,  # noqa: E402

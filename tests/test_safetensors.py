@@ -7,7 +7,6 @@ import struct
 import numpy as np
 import pytest
 
-pytest.importorskip('safetensors')
 
 from safetensors.numpy import load_file, save_file  # noqa: E402
 

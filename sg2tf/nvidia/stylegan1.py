@@ -74,17 +74,7 @@ def _check_fixed(known: dict, where: str) -> None:
 # -- reading -------------------------------------------------------------------------------------------------------
 def read_generator(state: dict, source: str) -> Generator:
     """G_style with components `synthesis` (G_synthesis) and `mapping` (G_mapping)."""
-    comps = tfstate.components(state, source)
-    if set(comps) != set(names.COMPONENTS):
-        raise NetworkPickleError(f'{source}: {tfstate.describe(state)} has components {sorted(comps)}, expected '
-                                 f"'synthesis' and 'mapping'")
-    funcs = {key: comps[key].get('build_func_name') for key in names.COMPONENTS}
-    if funcs != {'synthesis': 'G_synthesis', 'mapping': 'G_mapping'}:
-        raise NetworkPickleError(f"{source}: not supported yet: G_style with synthesis {funcs['synthesis']!r} and "
-                                 f"mapping {funcs['mapping']!r}")
-    own = tfstate.static_kwargs(state, source)
-    syn = tfstate.static_kwargs(comps['synthesis'], source) or own
-    mapping = tfstate.static_kwargs(comps['mapping'], source) or own
+    own, syn, mapping = tfstate.generator_kwargs(state, source, 'G_synthesis')
     where = _where(state, source)
     known = G_STYLE.read({**syn, **mapping, **own}, where)
     _check_fixed(known, where)

@@ -10,7 +10,7 @@ from sg2tf import arch
 from sg2tf.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork
 from sg2tf.nvidia import names, tfstate
 from sg2tf.nvidia.kwargs import KwargsTable
-from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub
+from sg2tf.nvidia.unpickler import NetworkStub
 
 NAME = 'StyleGAN2 (config E/F)'
 
@@ -61,17 +61,7 @@ def _where(state: dict, source: str) -> str:
 # -- reading -------------------------------------------------------------------------------------------------------
 def read_generator(state: dict, source: str) -> Generator:
     """G_main with components `synthesis` (G_synthesis_stylegan2) and `mapping` (G_mapping)."""
-    comps = tfstate.components(state, source)
-    if set(comps) != set(names.COMPONENTS):
-        raise NetworkPickleError(f'{source}: {tfstate.describe(state)} has components {sorted(comps)}, expected '
-                                 f"'synthesis' and 'mapping'")
-    if comps['mapping'].get('build_func_name') != 'G_mapping':
-        raise NetworkPickleError(f"{source}: not supported yet: generator with synthesis "
-                                 f"{comps['synthesis'].get('build_func_name')!r} and mapping "
-                                 f"{comps['mapping'].get('build_func_name')!r}")
-    own = tfstate.static_kwargs(state, source)
-    syn = tfstate.static_kwargs(comps['synthesis'], source) or own
-    mapping = tfstate.static_kwargs(comps['mapping'], source) or own
+    own, syn, mapping = tfstate.generator_kwargs(state, source, G_SYNTHESIS.build_func)
     known = G_MAIN.read({**syn, **mapping, **own}, _where(state, source))
     return Generator(**G_MAIN.select(known, _GENERATOR_ARGS),
                      mapping_kwargs=G_MAIN.select(mapping, _MAPPING),

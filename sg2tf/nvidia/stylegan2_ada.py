@@ -97,16 +97,7 @@ def _where(state: dict, source: str) -> str:
 # -- reading -------------------------------------------------------------------------------------------------------
 def read_generator(state: dict, source: str) -> AdaGenerator:
     """G_main with components `synthesis` (G_synthesis) and `mapping` (G_mapping)."""
-    comps = tfstate.components(state, source)
-    if set(comps) != set(names.COMPONENTS):
-        raise NetworkPickleError(f'{source}: {tfstate.describe(state)} has components {sorted(comps)}, expected '
-                                 f"'synthesis' and 'mapping'")
-    if comps['mapping'].get('build_func_name') != 'G_mapping':
-        raise NetworkPickleError(f"{source}: not supported yet: {NAME} generator with mapping "
-                                 f"{comps['mapping'].get('build_func_name')!r}")
-    own = tfstate.static_kwargs(state, source)
-    syn = tfstate.static_kwargs(comps['synthesis'], source) or own
-    mapping = tfstate.static_kwargs(comps['mapping'], source) or own
+    own, syn, mapping = tfstate.generator_kwargs(state, source, G_SYNTHESIS.build_func)
     known = G_MAIN.read({**syn, **mapping, **own}, _where(state, source))
     return AdaGenerator(**G_MAIN.select(known, _GENERATOR_ARGS),
                         mapping_kwargs=G_MAIN.select(mapping, _MAPPING),

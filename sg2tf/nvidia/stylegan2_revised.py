@@ -15,7 +15,7 @@ from sg2tf.nvidia import names, tfstate
 from sg2tf.nvidia.kwargs import KwargsTable
 from sg2tf.nvidia.stylegan2 import (_DISCRIMINATOR, _G_MAIN, _GENERATOR_ARGS, _LATENTS, _MAPPING, _SHAPE,
                                     _SYNTHESIS, BUILD_MODULE_SRC, G_MAPPING)
-from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub
+from sg2tf.nvidia.unpickler import NetworkStub
 from sg2tf.stylegan2_revised import RevisedDiscriminator, RevisedGenerator, RevisedSynthesisNetwork
 
 NAME = 'StyleGAN2 (config B-D)'
@@ -45,16 +45,7 @@ def _where(state: dict, source: str) -> str:
 # -- reading -------------------------------------------------------------------------------------------------------
 def read_generator(state: dict, source: str) -> RevisedGenerator:
     """G_main with components `synthesis` (G_synthesis_stylegan_revised) and `mapping` (G_mapping)."""
-    comps = tfstate.components(state, source)
-    if set(comps) != set(names.COMPONENTS):
-        raise NetworkPickleError(f'{source}: {tfstate.describe(state)} has components {sorted(comps)}, expected '
-                                 f"'synthesis' and 'mapping'")
-    if comps['mapping'].get('build_func_name') != 'G_mapping':
-        raise NetworkPickleError(f"{source}: not supported yet: generator with synthesis {SYNTHESIS_FUNC!r} and "
-                                 f"mapping {comps['mapping'].get('build_func_name')!r}")
-    own = tfstate.static_kwargs(state, source)
-    syn = tfstate.static_kwargs(comps['synthesis'], source) or own
-    mapping = tfstate.static_kwargs(comps['mapping'], source) or own
+    own, syn, mapping = tfstate.generator_kwargs(state, source, SYNTHESIS_FUNC)
     known = G_MAIN.read({**syn, **mapping, **own}, _where(state, source))
     return RevisedGenerator(**G_MAIN.select(known, _GENERATOR_ARGS),
                             mapping_kwargs=G_MAIN.select(mapping, _MAPPING),

@@ -76,6 +76,22 @@ def static_kwargs(state: dict, source: str) -> dict:
     return dict(_kwargs.check(state.get('static_kwargs') or {}, f'{source}: {describe(state)}'))
 
 
+def generator_kwargs(state: dict, source: str, synthesis_func: str) -> tuple[dict, dict, dict]:
+    """(own, synthesis, mapping) static kwargs of a generator state whose components are `synthesis` (built by
+    `synthesis_func`) and `mapping` (`G_mapping`); a component without kwargs has the generator's (NVIDIA's
+    G_main / G_style pass theirs on)."""
+    comps = components(state, source)
+    if set(comps) != set(names.COMPONENTS):
+        raise NetworkPickleError(f'{source}: {describe(state)} has components {sorted(comps)}, expected '
+                                 f"'synthesis' and 'mapping'")
+    funcs = {key: comps[key].get('build_func_name') for key in names.COMPONENTS}
+    if funcs != {'synthesis': synthesis_func, 'mapping': 'G_mapping'}:
+        raise NetworkPickleError(f"{source}: not supported yet: {describe(state)} with synthesis "
+                                 f"{funcs['synthesis']!r} and mapping {funcs['mapping']!r}")
+    own = static_kwargs(state, source)
+    return own, static_kwargs(comps['synthesis'], source) or own, static_kwargs(comps['mapping'], source) or own
+
+
 def stored_variables(state: dict, source: str, prefix: str = '') -> dict[str, np.ndarray]:
     """Own variables, then the components' as `<key>/<local name>`, as stored (NVIDIA layout): NumPy arrays of
     plain numbers (the unpickler only makes C-contiguous ones backed by their bytes) or Python/NumPy scalars.
