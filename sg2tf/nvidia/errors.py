@@ -55,18 +55,63 @@ _IN_PLACE = frozenset({'APPEND', 'APPENDS', 'SETITEM', 'SETITEMS', 'ADDITEMS', '
 _HASHED = frozenset({'SETITEM', 'SETITEMS', 'ADDITEMS', 'FROZENSET'})  # keys / elements are hashed when loading
 _PUTS = frozenset({'PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE'})
 _GETS = frozenset({'GET', 'BINGET', 'LONG_BINGET'})
+# Arguments that are a length then that many bytes: (bytes of the length, signed).
+_SIZED = {'bytes4': (4, False), 'bytes8': (8, False), 'bytearray8': (8, False), 'string4': (4, True),
+          'unicodestring4': (4, False), 'unicodestring8': (8, False)}
+SKIP_MIN = 1 << 16  # payloads this large are seeked over, not read (arrays: the pass touches none of their data)
 
 
-def check_opcodes(data: bytes | io.BytesIO, source: str, what: str = 'pickle') -> None:
-    """Walk the opcodes of one pickle (`pickletools.genops`, nothing is built) and refuse what no NVIDIA file
-    has: containers nested deeper than MAX_DEPTH, values that reach MAX_EXPANDED objects through shared memo
-    entries (hashing or printing them would take exponential time), memo reads far beyond the memoized objects.
+def _opcodes(f, end: int):
+    """(opcode, argument, position) of one pickle, as `pickletools.genops` gives them, from a seekable binary
+    file ending at `end`, except that a payload of SKIP_MIN bytes or more is not read: its declared length is
+    checked against the bytes left in the file and skipped (its argument is None)."""
+    while True:
+        pos = f.tell()
+        code = f.read(1)
+        op = pickletools.code2op.get(code.decode('latin-1'))
+        if op is None:
+            raise ValueError(f'at position {pos}, opcode {code!r} unknown' if code else
+                             'pickle exhausted before seeing STOP')
+        arg = None
+        sized = _SIZED.get(op.arg.name) if op.arg is not None else None
+        if sized is not None:
+            width, signed = sized
+            head = f.read(width)
+            if len(head) < width:
+                raise ValueError(f'not enough data in stream to read {op.arg.name}')
+            n, left = int.from_bytes(head, 'little', signed=signed), end - f.tell()
+            if n < 0:
+                raise ValueError(f'{op.arg.name} byte count < 0: {n}')
+            if n > left:
+                raise ValueError(f'expected {n} bytes in a {op.arg.name}, but only {left} remain')
+            if n >= SKIP_MIN:
+                f.seek(n, io.SEEK_CUR)
+            else:
+                f.seek(-width, io.SEEK_CUR)
+                arg = op.arg.reader(f)
+        elif op.arg is not None:
+            arg = op.arg.reader(f)
+        yield op, arg, pos
+        if op.name == 'STOP':
+            break
 
-    Each stack entry carries (nesting depth, expanded size); a file object is read from its position and
-    returned there. Malformed streams end in the same one-line error as unpickling them would.
+
+def check_opcodes(data, source: str, what: str = 'pickle', find: tuple[str, ...] = ()) -> set[str]:
+    """Walk the opcodes of one pickle (`_opcodes`, nothing is built) and refuse what no NVIDIA file has:
+    containers nested deeper than MAX_DEPTH, values that reach MAX_EXPANDED objects through shared memo entries
+    (hashing or printing them would take exponential time), memo reads far beyond the memoized objects, a
+    length that runs past the end of the file (checked before anything of that length is allocated).
+
+    `data`: bytes, or a seekable binary file read from its position and returned there; large payloads are
+    skipped, not read. Returns the strings of `find` that some str or global name in the pickle contains (a cheap
+    sniff of which globals it references). Each stack entry carries (nesting depth, expanded size). Malformed
+    streams end in the same one-line error as unpickling them would.
     """
     f = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     start = f.tell()
+    end = f.seek(0, io.SEEK_END)
+    f.seek(start)
+    found: set[str] = set()
     stack: list[tuple[int, int]] = []
     marks: list[int] = []
     memo: dict = {}
@@ -88,8 +133,10 @@ def check_opcodes(data: bytes | io.BytesIO, source: str, what: str = 'pickle') -
         return items
 
     try:
-        for op, arg, pos in pickletools.genops(f):
+        for op, arg, pos in _opcodes(f, end):
             name = op.name
+            if find and isinstance(arg, str):
+                found.update(marker for marker in find if marker in arg)
             if name == 'MARK':
                 marks.append(len(stack))
                 continue
@@ -151,6 +198,7 @@ def check_opcodes(data: bytes | io.BytesIO, source: str, what: str = 'pickle') -
         raise NetworkPickleError(f'{source}: {"the pickle is truncated" if truncated else _corrupt(f)} '
                                  f'({clean(str(e), 120)})') from None
     f.seek(start)
+    return found
 
 
 def _corrupt(f) -> str:

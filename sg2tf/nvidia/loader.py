@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sg2tf.nvidia import registry, stylegan2_ada_pytorch, tfstate, torch_pickle
 from sg2tf.nvidia.errors import clean, show
-from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, read_file, restricted_loads
+from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, open_pickle
 
 SNAPSHOT_NETWORKS = ('G', 'D', 'G_ema')  # stylegan2-ada-pytorch's training_loop.py snapshot keys
 SOURCE_PYTORCH = 'stylegan2-ada-pytorch'  # `source_format` of networks read from its snapshots
@@ -110,21 +110,35 @@ def load_network_pkl(path_or_file, *, strict: bool = False, networks=None):
     named (most users need only Gs / G_ema): the others are not built, which saves their time and memory.
     """
     wanted = _wanted(networks)
-    data, source = read_file(path_or_file)
-    if torch_pickle.is_torch_zip(data):
-        raise NetworkPickleError(f'{source}: a torch.save zip checkpoint (archive/data.pkl), not a network pickle: '
-                                 f'sg2tf reads NVIDIA pickles and stylegan2-ada-pytorch network-snapshot-*.pkl files')
-    if torch_pickle.is_torch_snapshot(data):
-        return read_torch_snapshot(data, source, strict, wanted)
-    obj = restricted_loads(data, source)
-    if isinstance(obj, NetworkStub):
-        return read_network(obj, source, strict)
-    if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(x, NetworkStub) for x in obj):
-        nets = {key: read_network(net, source, strict, key) for key, net in zip(('G', 'D', 'Gs'), obj)
-                if wanted is None or key in wanted}
-        if 'Gs' in nets:
-            nets['G_ema'] = nets['Gs']
-        return nets
+    with open_pickle(path_or_file) as f:
+        source = f.source
+        if torch_pickle.is_torch_zip(f.head(4)):
+            raise NetworkPickleError(f'{source}: a torch.save zip checkpoint (archive/data.pkl), not a network '
+                                     f'pickle: sg2tf reads NVIDIA pickles and stylegan2-ada-pytorch '
+                                     f'network-snapshot-*.pkl files')
+        if f.check(find=torch_pickle.MARKERS):
+            return read_torch_snapshot(f.read_all(), source, strict, wanted)
+        obj = f.load()
+        if isinstance(obj, NetworkStub):
+            return read_network(f.plain(obj), source, strict)
+        if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(x, NetworkStub) for x in obj):
+            stubs, obj = list(obj), None  # the list alone holds them: each is let go once read
+            return _read_snapshot(f, stubs, strict, wanted)
+        obj = f.plain(obj)
     what = f'a tuple of {len(obj)} items' if isinstance(obj, tuple) else f'a {type(obj).__name__}'
     raise NetworkPickleError(f'{source}: not an NVIDIA network pickle: it holds {what}, expected a (G, D, Gs) '
                              f'tuple of dnnlib Networks or a single Network')
+
+
+def _read_snapshot(f, stubs: list, strict: bool, wanted: frozenset | None) -> dict:
+    """A TF1 `(G, D, Gs)` snapshot's networks, one at a time: a network's arrays are read from the file just
+    before it is built and let go after (the others' never are when only some are wanted)."""
+    nets = {}
+    for key in ('G', 'D', 'Gs'):
+        stub = stubs.pop(0)
+        if wanted is None or key in wanted:
+            nets[key] = read_network(f.plain(stub), f.source, strict, key)
+        del stub
+    if 'Gs' in nets:
+        nets['G_ema'] = nets['Gs']
+    return nets

@@ -243,10 +243,13 @@ class SnapshotUnpickler(RestrictedUnpickler):
         return tensor
 
 
+MARKERS = ('torch_utils.persistence', '_reconstruct_persistent_obj')  # names only snapshots reference
+
+
 def is_torch_snapshot(data: bytes) -> bool:
     """Whether a pickle's bytes reference stylegan2-ada-pytorch's persistence module (cheap sniff; the
-    allow-list, not this test, is what keeps loading safe)."""
-    return b'torch_utils.persistence' in data or b'_reconstruct_persistent_obj' in data
+    allow-list, not this test, is what keeps loading safe). A streamed file: `PickleFile.check(MARKERS)`."""
+    return any(marker.encode() in data for marker in MARKERS)
 
 
 def is_torch_zip(data: bytes) -> bool:

@@ -3,19 +3,25 @@
 Only the globals that real NVIDIA pickles reference are resolved (dnnlib's `Network` and `EasyDict`, NumPy's
 array reconstruction); `dnnlib.tflib.network.Network` becomes an inert stub that keeps its state dict (its
 `build_module_src` is never run).
+
+Files are read as a stream (`open_pickle`): the opcode pass, then a pure-Python unpickler that leaves every large
+byte string (array data) in the file; an array's bytes are read only when a caller asks for the part of the
+result holding it (`PickleFile.plain`), so the arrays of networks nobody asked for never enter memory.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import math
 import os
 import pickle
-from typing import BinaryIO
+import weakref
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from sg2tf.nvidia.errors import NetworkPickleError, check_opcodes, clean, show
+from sg2tf.nvidia.errors import SKIP_MIN, NetworkPickleError, check_opcodes, clean, show
 
 try:  # NumPy >= 2 keeps the implementation under numpy._core
     from numpy._core import multiarray as _multiarray
@@ -23,8 +29,8 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core import multiarray as _multiarray
 
 
-__all__ = ['NetworkPickleError', 'NetworkStub', 'EasyDict', 'ALLOWED_GLOBALS', 'RestrictedUnpickler', 'read_file',
-           'restricted_loads', 'restricted_load']
+__all__ = ['NetworkPickleError', 'NetworkStub', 'EasyDict', 'ALLOWED_GLOBALS', 'RestrictedUnpickler',
+           'StreamUnpickler', 'PickleFile', 'open_pickle', 'read_file', 'restricted_loads', 'restricted_load']
 
 
 class NetworkStub:
@@ -88,9 +94,26 @@ def _plain_dtype(dtype) -> np.dtype:
     raise NetworkPickleError(f'refused: an array or scalar with dtype {show(dtype)} (expected a plain NumPy dtype)')
 
 
+class FileSlice:
+    """`size` bytes at `offset` of a pickle file that `StreamUnpickler` left there (a large byte string: array
+    data) until `PickleFile.fetch` reads them."""
+    __slots__ = ('offset', 'size')
+
+    def __init__(self, offset: int, size: int):
+        self.offset, self.size = offset, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self):
+        return f'<{self.size} bytes at {self.offset} of the file>'
+
+
 class PickledArray(np.ndarray):
     """What `numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')` + BUILD become: a C-contiguous array whose
-    state holds exactly its `prod(shape) * itemsize` bytes (no strides, no data-less or object arrays)."""
+    state holds exactly its `prod(shape) * itemsize` bytes (no strides, no data-less or object arrays). Bytes
+    still in the file (a `FileSlice`) are kept as `pending` (slice, shape, dtype): `plain_arrays` reads them."""
+    pending = None
 
     def __setstate__(self, state):
         if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
@@ -103,11 +126,15 @@ class PickledArray(np.ndarray):
             raise NetworkPickleError(f'refused: a Fortran-ordered NumPy array of shape {list(shape)} (NVIDIA '
                                      f'pickles hold C-contiguous arrays)')
         nbytes = math.prod(shape) * dtype.itemsize
-        if not isinstance(raw, bytes) or len(raw) != nbytes:
-            got = f'{len(raw)} bytes' if isinstance(raw, (bytes, bytearray)) else f'a {type(raw).__name__}'
+        if not isinstance(raw, (bytes, FileSlice)) or len(raw) != nbytes:
+            got = f'{len(raw)} bytes' if isinstance(raw, (bytes, bytearray, FileSlice)) else f'a {type(raw).__name__}'
             raise NetworkPickleError(f'refused: a NumPy array of shape {list(shape)} {dtype.name} stores {got}, '
                                      f'expected {nbytes} bytes')
-        super().__setstate__((1, shape, dtype, False, raw))
+        if isinstance(raw, FileSlice):
+            self.pending = (raw, shape, dtype)
+        else:
+            self.pending = None
+            super().__setstate__((1, shape, dtype, False, raw))
 
     def __reduce__(self):  # written back as the plain ndarray it stands for
         return np.asarray(self).__reduce__()
@@ -144,7 +171,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class _Restricted:
     """Resolves only `allowed_globals`; persistent ids are refused. Subclasses set another allow-list."""
     allowed_globals = ALLOWED_GLOBALS
     what = 'NVIDIA network pickles'
@@ -164,6 +191,161 @@ class RestrictedUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         raise NetworkPickleError(f'{self.source}: refused: the pickle uses persistent ids, which {self.what} '
                                  f'never contain (nothing from the file was executed)')
+
+
+class RestrictedUnpickler(_Restricted, pickle.Unpickler):
+    """The restricted unpickler on Python's C unpickler (bytes in memory: every byte string is read)."""
+
+
+class StreamUnpickler(_Restricted, pickle._Unpickler):
+    """The restricted unpickler on Python's pure-Python unpickler, reading a `PickleFile`: a byte string of
+    SKIP_MIN bytes or more outside a frame (picklers write large ones unframed) is not read but becomes a
+    `FileSlice`. Python's speed costs nothing here: a config-f snapshot is ~10,000 opcodes, its bytes are arrays."""
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, file: 'PickleFile', source: str):
+        super().__init__(file, source)
+        self.stream = file
+
+    def _load_sized_bytes(self, width: int):
+        head = self.read(width)
+        if len(head) != width:
+            raise EOFError
+        n = int.from_bytes(head, 'little')
+        frame = self._unframer.current_frame
+        if n >= SKIP_MIN and (frame is None or frame.tell() == frame.getbuffer().nbytes):
+            self.append(self.stream.skip(n))
+            return
+        data = self.read(n)
+        if len(data) != n:
+            raise EOFError
+        self.append(data)
+
+    dispatch[pickle.BINBYTES[0]] = lambda self: self._load_sized_bytes(4)
+    dispatch[pickle.BINBYTES8[0]] = lambda self: self._load_sized_bytes(8)
+
+
+def _unpickle(make, source: str, size: int, first: bytes):
+    """`make().load()`, any failure as one line naming `source` (`first`: the file's first byte)."""
+    try:
+        return make().load()
+    except NetworkPickleError as e:
+        msg = str(e)
+        raise (e if msg.startswith(source) else NetworkPickleError(f'{source}: {msg}')) from None
+    except EOFError:
+        raise NetworkPickleError(f'{source}: the pickle is truncated (ended after {size} bytes)') from None
+    except Exception as e:  # UnpicklingError, ValueError, KeyError, ... from malformed streams
+        kind = 'truncated or corrupt' if first == b'\x80' else 'not a pickle file'
+        raise NetworkPickleError(f'{source}: {kind} ({type(e).__name__}: {clean(str(e), 120)})') from None
+
+
+class PickleFile:
+    """A seekable binary file read as one pickle from its current position. Reads never ask for more than the
+    bytes left (a size the file declares allocates nothing the file cannot fill); large byte strings are
+    skipped (`skip`) and read when an array needs them (`fetch`)."""
+
+    def __init__(self, file: BinaryIO, source: str):
+        self.file, self.source = file, source
+        self.start = file.tell()
+        self.end = file.seek(0, io.SEEK_END)
+        file.seek(self.start)
+        self.size = self.end - self.start
+        self.checked: set | None = None  # what `check` found, once it ran
+        self._fetched = weakref.WeakValueDictionary()  # (offset, size) -> bytes read, while an array uses them
+
+    # the file interface the opcode pass and the unpickler use
+    def read(self, n: int | None = -1) -> bytes:
+        left = self.end - self.file.tell()
+        return self.file.read(left if n is None or n < 0 else min(n, left))
+
+    def readline(self) -> bytes:
+        return self.file.readline()
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        return self.file.seek(pos, whence)
+
+    def head(self, n: int) -> bytes:
+        """The first `n` bytes (sniffing a format)."""
+        self.file.seek(self.start)
+        data = self.read(n)
+        self.file.seek(self.start)
+        return data
+
+    def read_all(self) -> bytes:
+        self.file.seek(self.start)
+        return self.read()
+
+    def skip(self, n: int) -> FileSlice:
+        pos = self.file.tell()
+        if n > self.end - pos:
+            raise EOFError
+        self.file.seek(n, io.SEEK_CUR)
+        return FileSlice(pos, n)
+
+    def fetch(self, piece: FileSlice) -> np.ndarray:
+        """The bytes of `piece` as a uint8 array, read once while arrays use them (memo references may give one
+        byte string to many arrays: memory stays bounded by the file's size)."""
+        key = (piece.offset, piece.size)
+        buf = self._fetched.get(key)
+        if buf is None:
+            buf = np.empty(piece.size, np.uint8)
+            self.file.seek(piece.offset)
+            done = 0
+            while done < piece.size:
+                n = self.file.readinto(buf[done:])
+                if not n:
+                    raise NetworkPickleError(f'{self.source}: the file ends before byte {piece.offset + piece.size}'
+                                             f' (did it change while loading?)')
+                done += n
+            self._fetched[key] = buf
+        return buf
+
+    # the passes
+    def check(self, find: tuple[str, ...] = ()) -> set[str]:
+        """The opcode pass (`errors.check_opcodes`); the strings of `find` the pickle contains."""
+        self.file.seek(self.start)
+        self.checked = check_opcodes(self, self.source, find=find)
+        return self.checked
+
+    def load(self, unpickler: type[StreamUnpickler] = StreamUnpickler):
+        """Unpickle (after `check`, run here if it has not been): arrays keep their data in the file until
+        `plain` reads them."""
+        if self.checked is None:
+            self.check()
+        self.file.seek(self.start)
+        return _unpickle(lambda: unpickler(self, self.source), self.source, self.size, self.head(1))
+
+    def plain(self, obj):
+        """`obj` with its arrays as plain NumPy arrays, reading the data still in the file (`plain_arrays`)."""
+        return plain_arrays(obj, self)
+
+
+@contextlib.contextmanager
+def open_pickle(path_or_file) -> Iterator[PickleFile]:
+    """A path or a binary file object as a `PickleFile` (a path is closed afterwards; a file object that cannot
+    seek is read into memory first); a one-line error if unreadable or empty."""
+    if isinstance(path_or_file, (str, os.PathLike)):
+        source = os.fspath(path_or_file)
+        try:
+            f = open(source, 'rb')
+        except OSError as e:
+            raise NetworkPickleError(f'{source}: cannot read: {e.strerror or e}') from None
+        with f:
+            yield _non_empty(PickleFile(f, source))
+        return
+    source = str(getattr(path_or_file, 'name', '<file object>'))
+    seekable = getattr(path_or_file, 'seekable', None)
+    f = path_or_file if seekable is not None and seekable() else io.BytesIO(path_or_file.read())
+    yield _non_empty(PickleFile(f, source))
+
+
+def _non_empty(f: PickleFile) -> PickleFile:
+    if f.size <= 0:
+        raise NetworkPickleError(f'{f.source}: the file is empty, expected an NVIDIA network pickle')
+    return f
 
 
 def read_file(path_or_file) -> tuple[bytes, str]:
@@ -187,41 +369,38 @@ def restricted_loads(data: bytes, source: str, unpickler: type[RestrictedUnpickl
     """Unpickle `data` with `unpickler`'s allow-list, after `errors.check_opcodes` bounded what it builds. Any
     failure becomes a one-line `NetworkPickleError`."""
     check_opcodes(data, source)
-    try:
-        return _plain_arrays(unpickler(io.BytesIO(data), source).load())
-    except NetworkPickleError as e:
-        msg = str(e)
-        raise (e if msg.startswith(source) else NetworkPickleError(f'{source}: {msg}')) from None
-    except EOFError:
-        raise NetworkPickleError(f'{source}: the pickle is truncated (ended after {len(data)} bytes)') from None
-    except Exception as e:  # UnpicklingError, ValueError, KeyError, ... from malformed streams
-        kind = 'truncated or corrupt' if data[:1] == b'\x80' else 'not a pickle file'
-        raise NetworkPickleError(f'{source}: {kind} ({type(e).__name__}: {clean(str(e), 120)})') from None
+    return plain_arrays(_unpickle(lambda: unpickler(io.BytesIO(data), source), source, len(data), data[:1]))
 
 
-def _plain_arrays(obj, seen: dict | None = None):
-    """`obj` with every `PickledArray` replaced by a plain `np.ndarray` view of it (in place for lists and dicts,
-    Network states included; tuples rebuilt). The opcode pass bounded the depth; each object is visited once."""
+def plain_arrays(obj, stream: PickleFile | None = None, seen: dict | None = None):
+    """`obj` with every `PickledArray` replaced by a plain `np.ndarray` (in place for lists and dicts, Network
+    states included; tuples rebuilt): a view of its bytes, or of the bytes `stream` reads for it if they were
+    left in the file. The opcode pass bounded the depth; each object is visited once."""
     seen = {} if seen is None else seen
     if isinstance(obj, PickledArray):
-        return obj.view(np.ndarray)
+        if obj.pending is None:
+            return obj.view(np.ndarray)
+        piece, shape, dtype = obj.pending
+        return stream.fetch(piece).view(dtype).reshape(shape)
     if id(obj) in seen:
         return seen[id(obj)]
     seen[id(obj)] = obj
     if isinstance(obj, NetworkStub) and isinstance(obj.state, dict):
-        _plain_arrays(obj.state, seen)
+        plain_arrays(obj.state, stream, seen)
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            obj[key] = _plain_arrays(value, seen)
+            obj[key] = plain_arrays(value, stream, seen)
     elif isinstance(obj, list):
-        obj[:] = [_plain_arrays(v, seen) for v in obj]
+        obj[:] = [plain_arrays(v, stream, seen) for v in obj]
     elif isinstance(obj, tuple):
-        items = [_plain_arrays(v, seen) for v in obj]
+        items = [plain_arrays(v, stream, seen) for v in obj]
         if any(a is not b for a, b in zip(items, obj)):
             seen[id(obj)] = obj = tuple(items) if type(obj) is tuple else type(obj)(*items)
     return obj
 
 
 def restricted_load(path_or_file) -> object:
-    """Read and unpickle an NVIDIA TF1 pickle with the allow-list above (one-line `NetworkPickleError`s)."""
-    return restricted_loads(*read_file(path_or_file))
+    """Unpickle an NVIDIA TF1 pickle (a path or a binary file) with the allow-list above, streamed from the
+    file (one-line `NetworkPickleError`s)."""
+    with open_pickle(path_or_file) as f:
+        return f.plain(f.load())
