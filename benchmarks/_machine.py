@@ -1,8 +1,14 @@
-"""What every benchmark prints beside its numbers: the CPU model (lscpu) and peak memory."""
+"""What every benchmark prints beside its numbers: the CPU model (lscpu), peak memory, and the machine's float32
+GEMM speed (numpy sgemm), the yardstick for a fraction of peak."""
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
+import sys
+import time
+
+_STATUS = '/proc/self/status'
 
 
 def cpu_model() -> str:
@@ -15,5 +21,53 @@ def cpu_model() -> str:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process, MiB: VmHWM (since the last `reset_peak_rss`), else getrusage's
+    ru_maxrss (which Linux keeps across exec, so a worker process would see its parent's peak)."""
+    try:
+        with open(_STATUS) as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith('VmHWM:')) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Restart VmHWM at the current RSS (Linux: '5' to /proc/self/clear_refs), so the next `peak_rss_mib` is
+    the peak of one phase. False where the kernel does not allow it (peaks are then cumulative)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def tf_threads() -> int:
+    """The intra-op thread count TensorFlow uses by default: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+def _sgemm_in_process(n: int, repeat: int) -> float:
+    import numpy as np
+    rng = np.random.RandomState(0)
+    a, b = rng.rand(n, n).astype(np.float32), rng.rand(n, n).astype(np.float32)
+    a @ b  # warm-up: thread pool start, page faults
+    best = float('inf')
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+def sgemm_gflops(threads: int, n: int = 2048, repeat: int = 10) -> float:
+    """numpy float32 n x n matmul GFLOP/s (2 n^3 flops, best of `repeat`) on `threads` BLAS threads.
+
+    Measured in a fresh interpreter: the BLAS thread count is read from the environment when numpy loads."""
+    env = dict(os.environ, **{k: str(threads) for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS',
+                                                         'MKL_NUM_THREADS')})
+    code = (f'import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); import _machine; '
+            f'print(_machine._sgemm_in_process({int(n)}, {int(repeat)}))')
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
+    if res.returncode:
+        raise RuntimeError(f'sgemm measurement failed: {(res.stderr.strip().splitlines() or ["?"])[-1]}')
+    return float(res.stdout.strip().splitlines()[-1])

@@ -2,7 +2,10 @@
 
     python benchmarks/train.py [--cfg small] [--resolution 32] [--channels 1] [--steps 30]
 
-Uses a random uint8 dataset of the given shape (speed does not depend on the content). Prints the CPU model.
+Uses a random uint8 dataset of the given shape (speed does not depend on the content). Prints the CPU model, then
+per variant the img/s and ms per training step overall, then the time of each step function (G main, G reg = path
+length, D main, D reg = R1; ms per call) and of the rest of a step (random draws, host reads of the statistics), so
+the lazy-regularisation steps are seen apart from the main steps.
 """
 from __future__ import annotations
 
@@ -16,6 +19,25 @@ from _machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when r
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEPS = ('G_main_step', 'G_reg_step', 'D_main_step', 'D_reg_step')
+
+
+class StepTimer:
+    """Stands in for one step function and sums its wall time. A tf.function call on CPU returns after its graph
+    ran (synchronous eager execution), so the time of the call is the time of the step."""
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.seconds = fn, 0, 0.0
+
+    def __call__(self, *args):
+        t0 = time.perf_counter()
+        out = self.fn(*args)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return out
+
+    def reset(self) -> None:
+        self.calls, self.seconds = 0, 0.0
 
 
 
@@ -40,18 +62,35 @@ def main() -> int:
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; cfg {args.cfg}, '
           f'{args.resolution}x{args.resolution}x{args.channels}')
     print(f'{"variant":<28}{"batch":>6}{"img/s":>9}{"ms/step":>10}')
+    breakdown = []
     for label, overrides in (('with lazy R1 + path length', {}),
                              ('without regularization', dict(r1_gamma=0.0, pl_weight=0.0))):
         cfg = dataclasses.replace(CONFIGS[args.cfg], **overrides)
         trainer = Trainer(os.path.join(tmp, label.split()[0]), data, cfg)
         it = iter(data.make_dataset(cfg.batch_size, seed=0))
+        timers = {name: StepTimer(getattr(trainer.steps, name)) for name in STEPS}
+        for name, timer in timers.items():
+            setattr(trainer.steps, name, timer)
         for _ in range(cfg.D_reg_interval):  # trace every step function (all are due at step 0) and warm up
             trainer.train_step(*next(it))
+        for timer in timers.values():
+            timer.reset()
         t0 = time.perf_counter()
         for _ in range(args.steps):
             trainer.train_step(*next(it))
         dt = time.perf_counter() - t0
         print(f'{label:<28}{cfg.batch_size:>6}{args.steps * cfg.batch_size / dt:>9.1f}{1000 * dt / args.steps:>10.1f}')
+        breakdown.append((label, timers, dt))
+    print(f'\nper step function over the {args.steps} timed steps (ms per call, calls; rest = draws and host reads '
+          f'outside the step functions, per training step)')
+    print(f'{"variant":<28}' + ''.join(f'{name[:-5]:>16}' for name in STEPS) + f'{"rest":>10}{"traces":>10}')
+    for label, timers, dt in breakdown:
+        cells = [f'{1000 * t.seconds / t.calls:>9.1f} ({t.calls:>3})' if t.calls else f'{"-":>16}'
+                 for t in timers.values()]
+        rest = dt - sum(t.seconds for t in timers.values())
+        traces = '/'.join(str(t.fn.experimental_get_tracing_count()) for t in timers.values())
+        print(f'{label:<28}' + ''.join(cells) + f'{1000 * rest / args.steps:>10.1f}{traces:>10}')
+    print('traces: tf.function tracing counts after all steps, in column order (0: never called)')
     return 0
 
 
