@@ -120,7 +120,7 @@ def load_network_pkl(path_or_file, *, strict: bool = False, networks=None):
             return read_torch_snapshot(f.read_all(), source, strict, wanted)
         obj = f.load()
         if isinstance(obj, NetworkStub):
-            return read_network(f.plain(obj), source, strict)
+            return read_network(f.plain(obj, defer=True), source, strict)
         if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(x, NetworkStub) for x in obj):
             stubs, obj = list(obj), None  # the list alone holds them: each is let go once read
             return _read_snapshot(f, stubs, strict, wanted)
@@ -131,13 +131,13 @@ def load_network_pkl(path_or_file, *, strict: bool = False, networks=None):
 
 
 def _read_snapshot(f, stubs: list, strict: bool, wanted: frozenset | None) -> dict:
-    """A TF1 `(G, D, Gs)` snapshot's networks, one at a time: a network's arrays are read from the file just
-    before it is built and let go after (the others' never are when only some are wanted)."""
+    """A TF1 `(G, D, Gs)` snapshot's networks, one at a time, each variable read from the file just before it is
+    assigned (`tfstate.fill`); the networks not wanted are never read."""
     nets = {}
     for key in ('G', 'D', 'Gs'):
         stub = stubs.pop(0)
         if wanted is None or key in wanted:
-            nets[key] = read_network(f.plain(stub), f.source, strict, key)
+            nets[key] = read_network(f.plain(stub, defer=True), f.source, strict, key)
         del stub
     if 'Gs' in nets:
         nets['G_ema'] = nets['Gs']

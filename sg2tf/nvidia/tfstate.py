@@ -11,7 +11,7 @@ import numpy as np
 from sg2tf.nvidia import kwargs as _kwargs
 from sg2tf.nvidia import names
 from sg2tf.nvidia.errors import is_name, show
-from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub
+from sg2tf.nvidia.unpickler import DeferredArray, NetworkPickleError, NetworkStub
 
 STATE_VERSION = 4  # what NVIDIA's StyleGAN2 dnnlib writes
 MAX_COMPONENT_DEPTH = 4  # G_main -> synthesis / mapping: 1
@@ -92,10 +92,10 @@ def generator_kwargs(state: dict, source: str, synthesis_func: str) -> tuple[dic
     return own, static_kwargs(comps['synthesis'], source) or own, static_kwargs(comps['mapping'], source) or own
 
 
-def stored_variables(state: dict, source: str, prefix: str = '') -> dict[str, np.ndarray]:
+def stored_variables(state: dict, source: str, prefix: str = '') -> dict[str, np.ndarray | DeferredArray]:
     """Own variables, then the components' as `<key>/<local name>`, as stored (NVIDIA layout): NumPy arrays of
-    plain numbers (the unpickler only makes C-contiguous ones backed by their bytes) or Python/NumPy scalars.
-    Nothing is converted yet: `fill` checks names and shapes first."""
+    plain numbers (the unpickler only makes C-contiguous ones backed by their bytes), Python/NumPy scalars, or
+    `DeferredArray`s still in the file. Nothing is converted or read yet: `fill` checks names and shapes first."""
     out = {}
     variables = state.get('variables')
     if not isinstance(variables, (list, tuple)):
@@ -106,7 +106,7 @@ def stored_variables(state: dict, source: str, prefix: str = '') -> dict[str, np
         name, value = item
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = np.float32(value)
-        if not isinstance(value, (np.ndarray, np.generic)) or not np.issubdtype(value.dtype, np.number):
+        if not isinstance(value, (np.ndarray, np.generic, DeferredArray)) or not np.issubdtype(value.dtype, np.number):
             raise NetworkPickleError(f'{source}: variable {show(prefix + name)}: expected a float array, got '
                                      f'{type(value).__name__}')
         if prefix + name in out:
@@ -192,10 +192,11 @@ def check_size(state: dict, stored: dict, source: str, net_name: str) -> None:
                                  f'{needed:,} values but the file stores {count:,}: refused before building it')
 
 
-def fill(model, stored: dict[str, np.ndarray], source: str, net_name: str, strict: bool = False) -> None:
+def fill(model, stored: dict, source: str, net_name: str, strict: bool = False) -> None:
     """Assign every stored variable; unknown, missing or wrongly shaped ones are errors naming the variable
-    (checked before any value is converted). NaN or Inf values: a warning naming the first such variable, an
-    error with `strict`."""
+    (checked before any value is converted). A `DeferredArray` is read just before its assignment and let go
+    after, so one variable at a time is held as NumPy. NaN or Inf values: a warning naming the first such
+    variable, an error with `strict`."""
     table = names.nvidia_variables(model)
     for name, value in stored.items():
         if name not in table:
@@ -210,7 +211,7 @@ def fill(model, stored: dict[str, np.ndarray], source: str, net_name: str, stric
         raise NetworkPickleError(f'{source}: {net_name}: the pickle lacks variable(s) {", ".join(missing)}')
     bad = []
     for name, value in stored.items():
-        value = np.asarray(value, dtype=np.float32)
+        value = np.asarray(value.read() if isinstance(value, DeferredArray) else value, dtype=np.float32)
         if not np.isfinite(value).all():
             bad.append(name)
         table[name].assign(names.to_keras_layout(name, value))

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - NumPy 1.x
 
 
 __all__ = ['NetworkPickleError', 'NetworkStub', 'EasyDict', 'ALLOWED_GLOBALS', 'RestrictedUnpickler',
-           'StreamUnpickler', 'PickleFile', 'open_pickle', 'read_file', 'restricted_loads', 'restricted_load']
+           'StreamUnpickler', 'PickleFile', 'DeferredArray', 'open_pickle', 'read_file', 'restricted_loads', 'restricted_load']
 
 
 class NetworkStub:
@@ -318,9 +318,10 @@ class PickleFile:
         self.file.seek(self.start)
         return _unpickle(lambda: unpickler(self, self.source), self.source, self.size, self.head(1))
 
-    def plain(self, obj):
-        """`obj` with its arrays as plain NumPy arrays, reading the data still in the file (`plain_arrays`)."""
-        return plain_arrays(obj, self)
+    def plain(self, obj, defer: bool = False):
+        """`obj` with its arrays as plain NumPy arrays, reading the data still in the file (`plain_arrays`;
+        `defer`: a Network's variables stay in the file as `DeferredArray`s)."""
+        return plain_arrays(obj, self, defer=defer)
 
 
 @contextlib.contextmanager
@@ -372,31 +373,67 @@ def restricted_loads(data: bytes, source: str, unpickler: type[RestrictedUnpickl
     return plain_arrays(_unpickle(lambda: unpickler(io.BytesIO(data), source), source, len(data), data[:1]))
 
 
-def plain_arrays(obj, stream: PickleFile | None = None, seen: dict | None = None):
+class DeferredArray:
+    """A Network variable whose bytes are still in the file: shape and dtype are known, `read()` reads it.
+    `tfstate.fill` reads each just before assigning it, so one variable at a time is in memory as NumPy."""
+    __slots__ = ('stream', 'piece', 'shape', 'dtype')
+
+    def __init__(self, stream: PickleFile, piece: FileSlice, shape: tuple, dtype: np.dtype):
+        self.stream, self.piece, self.shape, self.dtype = stream, piece, shape, dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def read(self) -> np.ndarray:
+        return self.stream.fetch(self.piece).view(self.dtype).reshape(self.shape)
+
+    def __repr__(self):
+        return f'<{self.dtype.name} array of shape {list(self.shape)} in the file>'
+
+
+def plain_arrays(obj, stream: PickleFile | None = None, seen: dict | None = None, defer: bool = False):
     """`obj` with every `PickledArray` replaced by a plain `np.ndarray` (in place for lists and dicts, Network
     states included; tuples rebuilt): a view of its bytes, or of the bytes `stream` reads for it if they were
-    left in the file. The opcode pass bounded the depth; each object is visited once."""
-    seen = {} if seen is None else seen
+    left in the file. `defer`: those of a Network's `(name, array)` variables become `DeferredArray`s instead
+    (read later). The opcode pass bounded the depth; each object is visited once."""
+    seen = {} if seen is None else seen  # id -> (original, replacement): the original kept alive (no id reuse)
     if isinstance(obj, PickledArray):
         if obj.pending is None:
             return obj.view(np.ndarray)
         piece, shape, dtype = obj.pending
         return stream.fetch(piece).view(dtype).reshape(shape)
     if id(obj) in seen:
-        return seen[id(obj)]
-    seen[id(obj)] = obj
+        return seen[id(obj)][1]
+    seen[id(obj)] = (obj, obj)
     if isinstance(obj, NetworkStub) and isinstance(obj.state, dict):
-        plain_arrays(obj.state, stream, seen)
+        if defer and isinstance(obj.state.get('variables'), list):
+            obj.state['variables'] = [_deferred(item, stream) for item in obj.state['variables']]
+        plain_arrays(obj.state, stream, seen, defer)
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            obj[key] = plain_arrays(value, stream, seen)
+            obj[key] = plain_arrays(value, stream, seen, defer)
     elif isinstance(obj, list):
-        obj[:] = [plain_arrays(v, stream, seen) for v in obj]
+        obj[:] = [plain_arrays(v, stream, seen, defer) for v in obj]
     elif isinstance(obj, tuple):
-        items = [plain_arrays(v, stream, seen) for v in obj]
+        items = [plain_arrays(v, stream, seen, defer) for v in obj]
         if any(a is not b for a, b in zip(items, obj)):
-            seen[id(obj)] = obj = tuple(items) if type(obj) is tuple else type(obj)(*items)
+            new = tuple(items) if type(obj) is tuple else type(obj)(*items)
+            seen[id(obj)] = (obj, new)
+            return new
     return obj
+
+
+def _deferred(item, stream: PickleFile):
+    """A `(name, array)` variable entry with its array deferred if its bytes are still in the file."""
+    if type(item) is tuple and len(item) == 2 and isinstance(item[1], PickledArray) and item[1].pending:
+        piece, shape, dtype = item[1].pending
+        return item[0], DeferredArray(stream, piece, shape, dtype)
+    return item
 
 
 def restricted_load(path_or_file) -> object:
