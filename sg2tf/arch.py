@@ -50,3 +50,15 @@ def w_index(res: int, layer: str) -> int:
 def noise_resolution(k: int) -> int:
     """Spatial size of noise buffer `noise{k}`: 2 ** ((k + 5) // 2)."""
     return 2 ** ((k + 5) // 2)
+
+
+def fp16_resolutions(resolution: int, num_fp16_res: int) -> list[int]:
+    """Block resolutions that ADA networks compute in float16: the top `num_fp16_res`, never 4x4.
+
+    stylegan2-ada-pytorch: `res >= max(2 ** (log2 R + 1 - num_fp16_res), 8)`; ADA (TF) uses the same rule without
+    the floor of 8, which differs only when `num_fp16_res` covers every resolution (then sg2tf keeps 4x4 float32).
+    """
+    if int(num_fp16_res) <= 0:
+        return []
+    lowest = max(2 ** (log2_resolution(resolution) + 1 - int(num_fp16_res)), 8)
+    return [r for r in block_resolutions(resolution) if r >= lowest]

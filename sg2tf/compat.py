@@ -74,6 +74,17 @@ def _compiled(model, **static):
     return fns[key]
 
 
+def _precision(model, num_fp16_res) -> dict:
+    """Static call options for NVIDIA's dynamic `num_fp16_res` (ADA networks): given, it chooses how many top
+    resolutions run in float16 (0: none); not given (`...`), the network's own `fp16` setting decides (default
+    float32). Networks without float16 resolutions ignore it, as NVIDIA's other networks ignore unknown kwargs."""
+    if not hasattr(getattr(model, 'synthesis', model), 'fp16'):
+        return {}
+    if num_fp16_res is ...:
+        return {'fp16': bool(model.fp16)}
+    return {'fp16': int(num_fp16_res) > 0, 'num_fp16_res': int(num_fp16_res)}
+
+
 class _VarsMixin:
     """`vars`, `get_var`, `set_var`, `trainables` with NVIDIA names and layouts."""
 
@@ -122,12 +133,12 @@ class DnnlibMappingMixin(_VarsMixin):
 
 class DnnlibSynthesisMixin(_VarsMixin):
     def run(self, dlatents, randomize_noise: bool = True, output_transform: dict | None = None,
-            minibatch_size: int | None = None, **_unused) -> np.ndarray:
+            minibatch_size: int | None = None, num_fp16_res=..., **_unused) -> np.ndarray:
         """`Gs.components.synthesis.run(dlatents, randomize_noise=False)` -> NCHW images (or transformed)."""
         dlatents = np.asarray(dlatents, np.float32)
         _check_shape('dlatents', dlatents, [None, self.num_layers, self.dlatent_size])
         mode = 'random' if randomize_noise else 'const'
-        call = _compiled(self, noise_mode=mode)
+        call = _compiled(self, noise_mode=mode, **_precision(self, num_fp16_res))
         out = [call(dlatents[s]).numpy() for s in _batches(len(dlatents), minibatch_size)]
         return _finish(np.concatenate(out), output_transform)
 
@@ -139,7 +150,7 @@ class DnnlibGeneratorMixin(_VarsMixin):
 
     def run(self, latents, labels=None, truncation_psi=..., truncation_cutoff=..., randomize_noise: bool = True,
             output_transform: dict | None = None, minibatch_size: int | None = None, return_dlatents: bool = False,
-            is_validation: bool = False, **_unused):
+            is_validation: bool = False, num_fp16_res=..., **_unused):
         """`Gs.run(latents, labels, truncation_psi=0.5, ...)` with NVIDIA's defaults -> NCHW images."""
         psi = self.truncation_psi if truncation_psi is ... else truncation_psi
         cutoff = self.truncation_cutoff if truncation_cutoff is ... else truncation_cutoff
@@ -151,7 +162,8 @@ class DnnlibGeneratorMixin(_VarsMixin):
         mode = 'random' if randomize_noise else 'const'
         images, dlatents = [], []
         call = _compiled(self, truncation_psi=None if psi is None else float(psi), noise_mode=mode,
-                         truncation_cutoff=None if cutoff is None else int(cutoff), return_dlatents=True)
+                         truncation_cutoff=None if cutoff is None else int(cutoff), return_dlatents=True,
+                         **_precision(self, num_fp16_res))
         for s in _batches(len(latents), minibatch_size):
             img, ws = call(latents[s], labels[s])
             images.append(img.numpy())
@@ -161,11 +173,11 @@ class DnnlibGeneratorMixin(_VarsMixin):
 
 
 class DnnlibDiscriminatorMixin(_VarsMixin):
-    def run(self, images, labels=None, minibatch_size: int | None = None, **_unused) -> np.ndarray:
+    def run(self, images, labels=None, minibatch_size: int | None = None, num_fp16_res=..., **_unused) -> np.ndarray:
         """`D.run(images_nchw, labels)` -> scores [N, 1]. One batch unless `minibatch_size` (minibatch stddev)."""
         images = np.asarray(images, np.float32)
         _check_shape('images', images, [None, self.num_channels, self.resolution, self.resolution])
         labels = _labels(labels, len(images), self.label_size)
         nhwc = np.transpose(images, [0, 2, 3, 1])
-        call = _compiled(self)
+        call = _compiled(self, **_precision(self, num_fp16_res))
         return np.concatenate([call(nhwc[s], labels[s]).numpy() for s in _batches(len(images), minibatch_size)])

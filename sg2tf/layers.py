@@ -67,6 +67,7 @@ class Conv2dLayer(keras.layers.Layer):
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int, activation: str = 'linear',
                  use_bias: bool = True, up: int = 1, down: int = 1, resample_kernel=(1, 3, 3, 1), **kwargs):
+        kwargs['autocast'] = False  # Keras would cast the float16 inputs of ADA's float16 blocks to float32
         super().__init__(**kwargs)
         self.in_channels, self.filters, self.kernel_size = int(in_channels), int(filters), int(kernel_size)
         self.activation, self.use_bias, self.up, self.down = activation, bool(use_bias), int(up), int(down)
@@ -82,7 +83,7 @@ class Conv2dLayer(keras.layers.Layer):
 
     def call(self, x):
         w = self.weight * np.float32(1.0 / np.sqrt(self.kernel_size ** 2 * self.in_channels))
-        x = ops.conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down)
+        x = ops.conv2d_resample(x, tf.cast(w, x.dtype), self.resample_filter, up=self.up, down=self.down)
         return ops.bias_act(x, self.bias, act=self.activation)
 
     def get_config(self):
@@ -104,22 +105,34 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
       kernel (about 1.5x faster on CPU at 1024x1024 than scaling the full-resolution activations twice).
     - fused=False otherwise (NVIDIA's fused_modconv=False): scale the input channels by the styles, one conv with
       the shared weight, scale the output channels by the demodulation coefficients.
+
+    The kernels and demodulation coefficients are computed in x's precision, or in float32 for a float16 `x`
+    (the float16 blocks of ADA networks), which gets them cast to float16 just before they are applied. On the activation-scaling path
+    float16 first rescales the weight to `1/sqrt(fan_in)` times its largest magnitude per output channel and the
+    styles by their largest magnitude, as ADA does against float16 overflow (demodulation cancels both).
     """
     x = tf.convert_to_tensor(x)
-    weight, styles = tf.cast(weight, x.dtype), tf.cast(styles, x.dtype)
+    half = x.dtype in (tf.float16, tf.bfloat16)
+    weight, styles = (tf.cast(v, tf.float32 if half else x.dtype) for v in (weight, styles))
     batch = x.shape[0]
     per_sample = not fused and batch is not None and batch <= PER_SAMPLE_MODCONV_MAX_BATCH
 
+    if half and demodulate and not fused and not per_sample:
+        fan_in = int(weight.shape[0]) * int(weight.shape[1]) * int(weight.shape[2])
+        weight = weight * (np.float32(1 / np.sqrt(fan_in)) / tf.reduce_max(tf.abs(weight), axis=[0, 1, 2],
+                                                                         keepdims=True))
+        styles = styles / tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
     w = weight[None] * styles[:, None, None, :, None]                       # [N, k, k, Cin, Cout]
     dcoefs = tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3]) + 1e-8) if demodulate else None  # [N, Cout]
 
     if not fused and not per_sample:
-        x = x * styles[:, None, None, :]
-        x = ops.conv2d_resample(x, weight, resample_filter, up=up)
-        return x if dcoefs is None else x * dcoefs[:, None, None, :]
+        x = x * tf.cast(styles, x.dtype)[:, None, None, :]
+        x = ops.conv2d_resample(x, tf.cast(weight, x.dtype), resample_filter, up=up)
+        return x if dcoefs is None else x * tf.cast(dcoefs, x.dtype)[:, None, None, :]
 
     if dcoefs is not None:
         w = w * dcoefs[:, None, None, None, :]
+    w = tf.cast(w, x.dtype)
     if per_sample:
         outs = [ops.conv2d_resample(x if batch == 1 else x[i:i + 1], w[i], resample_filter, up=up)
                 for i in range(batch)]
@@ -144,6 +157,7 @@ class _ModulatedLayer(keras.layers.Layer):
     style affine. Their build() fixes `_use_fused` once: fused iff `fused_modconv` and a GPU is visible."""
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int, dlatent_size: int = 512, **kwargs):
+        kwargs['autocast'] = False  # Keras would cast the float16 inputs of ADA's float16 blocks to float32
         super().__init__(**kwargs)
         self.in_channels, self.filters = int(in_channels), int(filters)
         self.kernel_size, self.dlatent_size = int(kernel_size), int(dlatent_size)

@@ -282,10 +282,23 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
         self.built = True
 
     def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const', noise=None,
-             return_dlatents=False):
+             return_dlatents=False, fp16=None, num_fp16_res=None):
+        """`fp16`, `num_fp16_res`: float16 for the top resolutions of networks that declare them (ADA; see
+        sg2tf.stylegan2_ada); other families have no float16 resolutions and compute in float32."""
         ws = self.truncation(self.mapping(z, c), self.dlatent_avg, truncation_psi, truncation_cutoff)
-        img = self.synthesis(ws, noise_mode=noise_mode, noise=noise)
+        precision = dict(fp16=fp16, num_fp16_res=num_fp16_res) if hasattr(self.synthesis, 'fp16') else {}
+        img = self.synthesis(ws, noise_mode=noise_mode, noise=noise, **precision)
         return (img, ws) if return_dlatents else img
+
+    @property
+    def fp16(self) -> bool:
+        """Compute the declared float16 resolutions in float16 (default False: float32 everywhere)."""
+        return bool(getattr(self.synthesis, 'fp16', False))
+
+    @fp16.setter
+    def fp16(self, enabled: bool) -> None:
+        if hasattr(self.synthesis, 'fp16'):
+            self.synthesis.fp16 = bool(enabled)
 
     def get_config(self):
         return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,

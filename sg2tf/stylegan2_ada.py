@@ -12,10 +12,16 @@ bias, activation and gain; `use_noise=False` removes the noise buffers and stren
 its own width `fmap_const`; D maps labels with `LabelEmbed` (+ `Mapping{i}`) and projects its `Output` features
 onto them; the minibatch-stddev group defaults to the whole minibatch.
 
-`num_fp16_res` (float16 for the top resolutions in NVIDIA's code) is kept as a setting so that it round-trips;
-sg2tf computes every resolution in float32, which is what NVIDIA computes with the dynamic `num_fp16_res=0`.
+Precision: sg2tf computes in float32 by default, which is what NVIDIA computes with the dynamic `num_fp16_res=0`
+(stylegan2-ada-pytorch: `force_fp32=True`). The declared `num_fp16_res` (NVIDIA's float16 top resolutions) is kept
+so that it round-trips, and is honoured on request: `fp16=True` (a network setting, or per call) runs those
+resolutions in float16 as ADA does (activations, kernels and bias in float16, clamped by `conv_clamp`; styles,
+demodulation coefficients and the RGB skip path in float32). The setting is not saved with the network. That is the fast mode on a GPU; on a CPU it computes
+in float16 all the same, which TensorFlow's CPU kernels do no faster than float32 (useful to check results).
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import keras
@@ -61,6 +67,19 @@ def _clamp_arg(conv_clamp) -> float | None:
 def normalize_2nd_moment(x: tf.Tensor, eps: float = 1e-8) -> tf.Tensor:
     """`x * rsqrt(mean(x**2, axis=1) + eps)` (NVIDIA training/networks.py: normalize_2nd_moment)."""
     return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=1, keepdims=True) + eps)
+
+
+def _fp16_blocks(network, fp16: bool | None, num_fp16_res: int | None) -> list[int]:
+    """Block resolutions to compute in float16 for one call: none unless `fp16` (None: the network's setting);
+    then the top `num_fp16_res` (None: as the network declares). Says once when that happens without a GPU."""
+    if not (network.fp16 if fp16 is None else fp16):
+        return []
+    count = network.num_fp16_res if num_fp16_res is None else int(num_fp16_res)
+    blocks = arch.fp16_resolutions(network.resolution, count)
+    if blocks and not _gpu_visible():
+        warnings.warn(f'{network.name}: float16 requested without a GPU: computing resolutions {blocks[0]}x{blocks[0]}'
+                      f' and up in float16 on the CPU, which is no faster than float32 there', stacklevel=3)
+    return blocks
 
 
 def _optional_int(value) -> int | None:
@@ -147,7 +166,7 @@ class AdaSynthesisLayer(_ModulatedLayer):
         x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=True, up=self.up,
                              resample_filter=self.resample_filter, fused=self._fused)
         if noise is not None and self.noise_strength is not None:
-            x = x + noise * self.noise_strength
+            x = x + tf.cast(noise * self.noise_strength, x.dtype)
         return ops.bias_act(x, self.bias, act=self.activation, clamp=_clamp_arg(self.conv_clamp))
 
     def get_config(self):
@@ -276,7 +295,8 @@ class AdaSynthesisBlock(keras.layers.Layer):
     def __init__(self, res: int, in_channels: int, out_channels: int, num_channels: int, architecture: str,
                  is_last: bool, dlatent_size: int = 512, nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1),
                  fused_modconv: bool = False, use_noise: bool = True, conv_clamp: float | None = None, **kwargs):
-        super().__init__(name=f'{res}x{res}', **{k: v for k, v in kwargs.items() if k != 'name'})
+        kwargs = {k: v for k, v in kwargs.items() if k not in ('name', 'autocast')}
+        super().__init__(name=f'{res}x{res}', autocast=False, **kwargs)  # float16 features pass as they are
         self.res, self.in_channels, self.out_channels = int(res), int(in_channels), int(out_channels)
         self.num_channels, self.architecture, self.is_last = int(num_channels), architecture, bool(is_last)
         self.dlatent_size, self.nonlinearity, self.fused_modconv = int(dlatent_size), nonlinearity, bool(fused_modconv)
@@ -306,24 +326,26 @@ class AdaSynthesisBlock(keras.layers.Layer):
                 layer.build()
         self.built = True
 
-    def call(self, x, img, ws, noises):
-        """x: features or None (4x4); img: RGB skip path or None; ws: full W [N, L, w_dim]; noises: per conv."""
+    def call(self, x, img, ws, noises, fp16: bool = False):
+        """x: features or None (4x4); img: RGB skip path or None; ws: full W [N, L, w_dim]; noises: per conv.
+        `fp16`: the features of this block in float16 (the RGB skip path and the returned img stay float32)."""
         where, half = _where(self), self.res // 2
+        dtype = tf.float16 if fp16 else tf.float32
         if self.res > 4:
             assert_shape(x, [None, half, half, self.in_channels], f'{where} input x')
         if img is not None:
             assert_shape(img, [None, half, half, self.num_channels], f'{where} input img')
         if self.res == 4:
-            x = self.const(tf.shape(ws)[0])
+            x = tf.cast(self.const(tf.shape(ws)[0]), dtype)
             x = self.conv1(x, ws[:, arch.w_index(4, 'Conv')], noises[0])
         else:
-            t = x
+            x = t = tf.cast(x, dtype)
             x = self.conv0(x, ws[:, arch.w_index(self.res, 'Conv0_up')], noises[0])
             x = self.conv1(x, ws[:, arch.w_index(self.res, 'Conv1')], noises[1])
             if self.skip is not None:
                 x = (x + self.skip(t)) * SQRT1_2
         if self.torgb is not None:
-            y = self.torgb(x, ws[:, arch.w_index(self.res, 'ToRGB')])
+            y = tf.cast(self.torgb(x, ws[:, arch.w_index(self.res, 'ToRGB')]), tf.float32)
             img = y if img is None or self.architecture != 'skip' else ops.upsample_2d(img, self.resample_filter) + y
         return x, img
 
@@ -350,6 +372,7 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
                  conv_clamp: float | None = None, num_fp16_res: int = 0, name: str = 'synthesis', **kwargs):
         super().__init__(name=name, **kwargs)
         _check_choice('synthesis architecture', architecture, arch.G_ARCHITECTURES)
+        self.fp16 = False  # honour num_fp16_res (module docstring): a run setting, like NVIDIA's dynamic kwargs
         self.resolution, self.num_channels, self.dlatent_size = int(resolution), int(num_channels), int(dlatent_size)
         self.fmap = dict(fmap_base=int(fmap_base), fmap_decay=float(fmap_decay), fmap_min=int(fmap_min),
                          fmap_max=int(fmap_max))
@@ -381,9 +404,11 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
             block.build()
         self.built = True
 
-    def call(self, ws, noise_mode: str = 'const', noise=None):
+    def call(self, ws, noise_mode: str = 'const', noise=None, fp16: bool | None = None,
+             num_fp16_res: int | None = None):
         """`noise` (optional): explicit per-conv-layer noise, a list of [N, H, W, 1]; overrides `noise_mode`.
-        Without `use_noise` there is no noise whatever the mode."""
+        Without `use_noise` there is no noise whatever the mode. `fp16` (None: the network's setting) computes the
+        top `num_fp16_res` resolutions (None: as declared) in float16."""
         _check_choice('noise_mode', noise_mode, NOISE_MODES)
         assert_shape(ws, [None, self.num_layers, self.dlatent_size], f'{_where(self)} dlatents ws')
         ws = tf.cast(ws, tf.float32)
@@ -401,11 +426,12 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
                 noises.append(tf.random.normal([n, size, size, 1]))
             else:
                 noises.append(None)
+        half = _fp16_blocks(self, fp16, num_fp16_res)
         x = img = None
         k = 0
         for block in self.blocks:
             count = 1 if block.res == 4 else 2
-            x, img = block(x, img, ws, noises[k:k + count])
+            x, img = block(x, img, ws, noises[k:k + count], fp16=block.res in half)
             k += count
         return img
 
@@ -423,8 +449,8 @@ class AdaGenerator(Generator):
 
     Mirrors NVIDIA training/networks.py: G_main. Same API as sg2tf.Generator: Keras call
     `G(z, c, truncation_psi=1.0, truncation_cutoff=None, noise_mode='const')` -> NHWC images; `run()` with NVIDIA's
-    defaults (`truncation_psi`, `truncation_cutoff` given here are NVIDIA's static defaults). `run()` accepts and
-    ignores NVIDIA's dynamic kwargs such as `num_fp16_res` (sg2tf computes in float32).
+    defaults (`truncation_psi`, `truncation_cutoff` given here are NVIDIA's static defaults). Float32 unless asked:
+    `G(z, c, fp16=True)`, `G.fp16 = True` or `run(..., num_fp16_res=k)` (see the module docstring).
     """
     synthesis_class = AdaSynthesisNetwork
     mapping_class = AdaMappingNetwork
@@ -441,7 +467,8 @@ class AdaDiscriminatorBlock(keras.layers.Layer):
     def __init__(self, res: int, in_channels: int, out_channels: int, num_channels: int, architecture: str,
                  is_first: bool, nonlinearity: str = 'lrelu', resample_kernel=(1, 3, 3, 1),
                  conv_clamp: float | None = None, **kwargs):
-        super().__init__(name=f'{res}x{res}', **{k: v for k, v in kwargs.items() if k != 'name'})
+        kwargs = {k: v for k, v in kwargs.items() if k not in ('name', 'autocast')}
+        super().__init__(name=f'{res}x{res}', autocast=False, **kwargs)  # float16 features pass as they are
         self.res, self.in_channels, self.out_channels = int(res), int(in_channels), int(out_channels)
         self.num_channels, self.architecture, self.is_first = int(num_channels), architecture, bool(is_first)
         self.nonlinearity, self.conv_clamp = nonlinearity, _clamp_setting(conv_clamp)
@@ -465,12 +492,16 @@ class AdaDiscriminatorBlock(keras.layers.Layer):
             layer.build()
         self.built = True
 
-    def call(self, x, img):
+    def call(self, x, img, fp16: bool = False):
+        """`fp16`: this block in float16 (features and, for FromRGB, the image), as ADA's D_main does."""
         where = _where(self)
+        dtype = tf.float16 if fp16 else tf.float32
         if x is not None:
             assert_shape(x, [None, self.res, self.res, self.in_channels], f'{where} input x')
+            x = tf.cast(x, dtype)
         if self.fromrgb is not None:
             assert_shape(img, [None, self.res, self.res, self.num_channels], f'{where} input img')
+            img = tf.cast(img, dtype)
             t = self.fromrgb(img)
             x = t if x is None else x + t
         t = x
@@ -522,8 +553,9 @@ class AdaDiscriminatorEpilogue(keras.layers.Layer):
         self.built = True
 
     def call(self, x, img):
+        x = tf.cast(x, tf.float32)  # the epilogue is float32 whatever the blocks above computed in
         if self.fromrgb is not None:
-            x = x + self.fromrgb(img)
+            x = x + self.fromrgb(tf.cast(img, tf.float32))
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
@@ -556,6 +588,7 @@ class AdaDiscriminator(DnnlibDiscriminatorMixin, keras.Model):
                  num_fp16_res: int = 0, freeze_layers: int = 0, nvidia_static_kwargs: dict | None = None,
                  name: str = 'D', **kwargs):
         super().__init__(name=name, **kwargs)
+        self.fp16 = False  # honour num_fp16_res (module docstring): a run setting, like NVIDIA's dynamic kwargs
         _check_choice('discriminator architecture', architecture, arch.D_ARCHITECTURES)
         self.resolution, self.num_channels, self.label_size = int(resolution), int(num_channels), int(label_size)
         self.fmap = dict(fmap_base=int(fmap_base), fmap_decay=float(fmap_decay), fmap_min=int(fmap_min),
@@ -605,14 +638,17 @@ class AdaDiscriminator(DnnlibDiscriminatorMixin, keras.Model):
             layer.trainable = False
         self.built = True
 
-    def call(self, img, c=None):
+    def call(self, img, c=None, fp16: bool | None = None, num_fp16_res: int | None = None):
+        """`fp16` (None: the network's setting) computes the top `num_fp16_res` (None: as declared) blocks in
+        float16; the epilogue, Output and the label mapping are float32."""
         assert_shape(img, [None, self.resolution, self.resolution, self.num_channels], f'{_where(self)} images')
         if self.label_size:
             assert_shape(c, [None, self.label_size], f'{_where(self)} labels c')
         img = tf.cast(img, tf.float32)
+        half = _fp16_blocks(self, fp16, num_fp16_res)
         x = None
         for block in self.blocks:
-            x, img = block(x, img)
+            x, img = block(x, img, fp16=block.res in half)
         x = self.out(self.epilogue(x, img))
         if self.label_size:
             cmap = self.embed(c)

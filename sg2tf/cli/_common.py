@@ -75,6 +75,28 @@ def load_generator(path: str):
     return G
 
 
+FP16_HELP = ("compute the resolutions the network declares float16 (ADA's num_fp16_res) in float16, as ADA does "
+             "on a GPU; without a GPU they run in float16 on the CPU, no faster than float32. Default: float32")
+
+
+def set_fp16(G, enabled: bool) -> str | None:
+    """Apply `--fp16` to a generator; returns the line the command prints about it (None if not asked)."""
+    if not enabled:
+        return None
+    import warnings
+    import tensorflow as tf
+    from sg2tf import arch
+    count = getattr(G.synthesis, 'num_fp16_res', 0)
+    if not hasattr(G.synthesis, 'fp16') or not count:
+        return '--fp16: the network declares no float16 resolutions (num_fp16_res=0); computing in float32'
+    G.fp16 = True
+    warnings.filterwarnings('ignore', message='.*float16 requested without a GPU')  # said here, once
+    first = arch.fp16_resolutions(G.resolution, count)[0]
+    where = ('on the GPU' if tf.config.list_logical_devices('GPU') else
+             'on the CPU (no GPU visible; TensorFlow computes float16 there no faster than float32)')
+    return f'--fp16: resolutions {first}x{first} to {G.resolution}x{G.resolution} in float16 {where}'
+
+
 def check_output(target: str, overwrite: bool = False, directory: bool = False) -> str:
     """`sg2tf.fileio.check_output` with its refusal as a ToolError (to fail before any slow work)."""
     try:

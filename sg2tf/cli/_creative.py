@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Callable
 
-from sg2tf.cli._common import ToolError, load_generator
+from sg2tf.cli._common import FP16_HELP, ToolError, load_generator, set_fp16
 from sg2tf.cli.generate import DEFAULT_NETWORK, parse_seeds
 
 
@@ -31,6 +31,7 @@ def add_network_args(ap: argparse.ArgumentParser, noise: bool = True) -> None:
     if noise:
         ap.add_argument('--noise-mode', choices=['const', 'random', 'none'], default='const',
                         help="const (default): the network's stored noise buffers, as NVIDIA's tools; random; none")
+    ap.add_argument('--fp16', action='store_true', help=FP16_HELP)
 
 
 def load(args) -> object:
@@ -43,6 +44,9 @@ def load(args) -> object:
         raise ToolError('--class given but the network is unconditional')
     print(f'Loaded {args.network} ({G.resolution}x{G.resolution}, {G.num_channels} ch, {G.num_layers} W layers, '
           f'label_size {G.label_size}) in {time.perf_counter() - t0:.1f} s')
+    note = set_fp16(G, args.fp16)
+    if note:
+        print(note)
     return G
 
 

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from sg2tf.cli._common import ToolError, atomic_output, check_output, fail, load_generator
+from sg2tf.cli._common import FP16_HELP, ToolError, atomic_output, check_output, fail, load_generator, set_fp16
 
 NOISE_MODES = ('const', 'random', 'none')
 _STOCK_OPS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stock_ops.py')
@@ -167,12 +167,16 @@ def main(argv=None) -> int:
     ap.add_argument('--max-batch', type=int, default=64,
                     help='largest batch a request may hold (default 64); larger requests fail with a clear error')
     ap.add_argument('--overwrite', action='store_true', help='replace OUT if it exists and is not empty')
+    ap.add_argument('--fp16', action='store_true', help=FP16_HELP + ' (the exported graph keeps the choice)')
     args = ap.parse_args(argv)
 
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     try:
         check_output(args.out, args.overwrite, directory=True)  # fail fast, before loading the network
         G = load_generator(args.network)
+        note = set_fp16(G, args.fp16)
+        if note:
+            print(note)
         path = export_savedmodel(G, args.out, args.version, args.noise_mode, args.trunc_cutoff, args.overwrite,
                                  args.max_batch)
     except (ToolError, OSError) as e:

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from sg2tf.cli._common import ToolError, fail, load_generator
+from sg2tf.cli._common import FP16_HELP, ToolError, fail, load_generator, set_fp16
 from sg2tf.fileio import OutputError, atomic_write
 
 # The network shipped with sg2tf (package data): 32x32 one-channel digits, trained by sg2tf (README).
@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     ap.add_argument('--class', dest='class_idx', type=int, default=None, help='class index (conditional nets)')
     ap.add_argument('--outdir', required=True)
     ap.add_argument('--grid', action='store_true', help='also write grid.png with all seeds')
+    ap.add_argument('--fp16', action='store_true', help=FP16_HELP)
     args = ap.parse_args(argv)
 
     try:  # before the slow loading: an --outdir that is a file or cannot be written
@@ -116,6 +117,9 @@ def main(argv=None) -> int:
         G = load_generator(args.network)
         print(f'Loaded {args.network} ({G.resolution}x{G.resolution}, {G.num_channels} ch, '
               f'label_size {G.label_size}) in {time.perf_counter() - t0:.1f} s')
+        note = set_fp16(G, args.fp16)
+        if note:
+            print(note)
     except ToolError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
