@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sg2tf.nvidia import registry, stylegan2_ada_pytorch, tfstate, torch_pickle
 from sg2tf.nvidia.errors import clean, show
-from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, open_pickle
+from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, PickleFile, open_pickle
 
 SNAPSHOT_NETWORKS = ('G', 'D', 'G_ema')  # stylegan2-ada-pytorch's training_loop.py snapshot keys
 SOURCE_PYTORCH = 'stylegan2-ada-pytorch'  # `source_format` of networks read from its snapshots
@@ -45,13 +45,16 @@ def read_network(stub: NetworkStub, source: str, strict: bool = False, where: st
     return model
 
 
-def read_torch_snapshot(data: bytes, source: str, strict: bool = False, networks: frozenset | None = None) -> dict:
+def read_torch_snapshot(f: PickleFile, strict: bool = False, networks: frozenset | None = None) -> dict:
     """A stylegan2-ada-pytorch snapshot -> {'G', 'D', 'G_ema', 'Gs' (= G_ema), 'augment_pipe', 'training_set_kwargs'}
-    with the keys the file has. `augment_pipe` is data sg2tf does not run: {'class_name', 'init_kwargs', 'p'}."""
-    snap = torch_pickle.load_snapshot(data, source)
+    with the keys the file has. `augment_pipe` is data sg2tf does not run: {'class_name', 'init_kwargs', 'p'}.
+    Each network's tensors are let go once it is built."""
+    source = f.source
+    snap = torch_pickle.load_snapshot(f)
+    has_networks, keys = any(snap.get(key) is not None for key in SNAPSHOT_NETWORKS), list(snap)[:8]
     out = {}
     for key in SNAPSHOT_NETWORKS:
-        obj = snap.get(key)
+        obj = snap.pop(key, None)
         if obj is None or (networks is not None and key not in networks):
             continue
         if not isinstance(obj, torch_pickle.PersistentObject):
@@ -78,9 +81,9 @@ def read_torch_snapshot(data: bytes, source: str, strict: bool = False, networks
         out['augment_pipe'] = pipe
     if 'training_set_kwargs' in snap:
         out['training_set_kwargs'] = snap['training_set_kwargs']
-    if not any(snap.get(key) is not None for key in SNAPSHOT_NETWORKS):
+    if not has_networks:
         raise NetworkPickleError(f'{source}: a stylegan2-ada-pytorch snapshot without networks (keys: '
-                                 f'{", ".join(show(k, 20) for k in list(snap)[:8])})')
+                                 f'{", ".join(show(k, 20) for k in keys)})')
     return out
 
 
@@ -117,7 +120,7 @@ def load_network_pkl(path_or_file, *, strict: bool = False, networks=None):
                                      f'pickle: sg2tf reads NVIDIA pickles and stylegan2-ada-pytorch '
                                      f'network-snapshot-*.pkl files')
         if f.check(find=torch_pickle.MARKERS):
-            return read_torch_snapshot(f.read_all(), source, strict, wanted)
+            return read_torch_snapshot(f, strict, wanted)
         obj = f.load()
         if isinstance(obj, NetworkStub):
             return read_network(f.plain(obj, defer=True), source, strict)

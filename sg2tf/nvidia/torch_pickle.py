@@ -17,8 +17,7 @@ import pickle
 import numpy as np
 
 from sg2tf.nvidia.errors import check_opcodes, is_name, show
-from sg2tf.nvidia.unpickler import (ALLOWED_GLOBALS, EasyDict, NetworkPickleError, RestrictedUnpickler,
-                                    restricted_loads)
+from sg2tf.nvidia.unpickler import ALLOWED_GLOBALS, EasyDict, NetworkPickleError, PickleFile, RestrictedUnpickler
 
 MAX_MODULE_DEPTH = 32  # modules nested in modules (ADA-PT's Generator: 4 levels)
 
@@ -170,10 +169,11 @@ class _BlobUnpickler(RestrictedUnpickler):
 
 
 def _load_from_bytes(blob) -> _Storage:
-    """torch.storage._load_from_bytes: one storage in torch's legacy serialization format."""
+    """torch.storage._load_from_bytes: one storage in torch's legacy serialization format. The storage's
+    elements are a view of the blob (no copy)."""
     if not isinstance(blob, (bytes, bytearray)):
         raise pickle.UnpicklingError('storage blob is not bytes')
-    f = io.BytesIO(bytes(blob))
+    f = io.BytesIO(blob)
     header = _SafeHeader(f)
 
     def load(unpickler):
@@ -194,10 +194,10 @@ def _load_from_bytes(blob) -> _Storage:
     count = f.read(8)
     if len(count) != 8 or int.from_bytes(count, 'little', signed=True) != numel:
         raise pickle.UnpicklingError(f'storage declares {numel} elements but its data header disagrees')
-    raw = f.read(numel * dtype.itemsize)
-    if len(raw) != numel * dtype.itemsize:
-        raise pickle.UnpicklingError(f'storage data truncated: {len(raw)} of {numel * dtype.itemsize} bytes')
-    return _Storage(np.frombuffer(raw, dtype=dtype))
+    start, nbytes = f.tell(), numel * dtype.itemsize
+    if len(blob) - start < nbytes:
+        raise pickle.UnpicklingError(f'storage data truncated: {len(blob) - start} of {nbytes} bytes')
+    return _Storage(np.frombuffer(blob, dtype=dtype, count=numel, offset=start))
 
 
 class _SafeHeader(RestrictedUnpickler):
@@ -227,10 +227,11 @@ class SnapshotUnpickler(RestrictedUnpickler):
     }
     what = 'stylegan2-ada-pytorch snapshots'
 
-    def __init__(self, file, source):
+    def __init__(self, file: PickleFile | io.BytesIO, source: str):
         super().__init__(file, source)
         # Tensors are copies of storage slices: together at most twice the file (storages may be shared).
-        self.budget = 2 * len(file.getbuffer()) + (1 << 20)
+        size = file.size if isinstance(file, PickleFile) else len(file.getbuffer())
+        self.budget = 2 * size + (1 << 20)
         self.allowed_globals = {**type(self).allowed_globals,
                                 ('torch._utils', '_rebuild_tensor_v2'): self._rebuild_tensor}
 
@@ -256,9 +257,11 @@ def is_torch_zip(data: bytes) -> bool:
     return data[:4] == b'PK\x03\x04'
 
 
-def load_snapshot(data: bytes, source: str) -> dict:
-    """The snapshot dict with PersistentObject networks and NumPy tensors."""
-    obj = restricted_loads(data, source, SnapshotUnpickler)
+def load_snapshot(f: PickleFile) -> dict:
+    """The snapshot dict with PersistentObject networks and NumPy tensors, unpickled from the file (C unpickler:
+    storages are read as they come; the opcode pass has checked every size they declare)."""
+    source = f.source
+    obj = f.plain(f.load(SnapshotUnpickler))
     if not isinstance(obj, dict):
         raise NetworkPickleError(f'{source}: not a stylegan2-ada-pytorch snapshot: it holds a {type(obj).__name__}, '
                                  f'expected a dict with G, D, G_ema')

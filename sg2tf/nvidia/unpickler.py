@@ -310,9 +310,9 @@ class PickleFile:
         self.checked = check_opcodes(self, self.source, find=find)
         return self.checked
 
-    def load(self, unpickler: type[StreamUnpickler] = StreamUnpickler):
-        """Unpickle (after `check`, run here if it has not been): arrays keep their data in the file until
-        `plain` reads them."""
+    def load(self, unpickler: type[_Restricted] = StreamUnpickler):
+        """Unpickle with `unpickler` (after `check`, run here if it has not been). With `StreamUnpickler`
+        arrays keep their data in the file until `plain` reads them."""
         if self.checked is None:
             self.check()
         self.file.seek(self.start)
