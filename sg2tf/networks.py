@@ -13,7 +13,7 @@ from sg2tf import arch, ops
 from sg2tf.misc import assert_shape
 from sg2tf.compat import DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin, DnnlibDiscriminatorMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, LabelConcat,
-                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer)
+                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer, normal_init)
 
 NOISE_MODES = ('const', 'random', 'none')
 SQRT1_2 = np.float32(np.sqrt(0.5))
@@ -192,7 +192,7 @@ class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         for k in range(self.num_layers - 1):
             size = arch.noise_resolution(k)
             self.noise_buffers.append(self.add_weight(name=f'noise{k}', shape=(1, size, size, 1), trainable=False,
-                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+                                                      initializer=normal_init(1.0)))
         for block in self.blocks:
             block.build()
         self.built = True

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from sg2tf import arch
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
-from sg2tf.layers import LabelConcat, MinibatchStddevLayer
+from sg2tf.layers import LabelConcat, MinibatchStddevLayer, normal_init
 from sg2tf.misc import assert_shape
 from sg2tf import networks
 from sg2tf.networks import truncate
@@ -160,8 +160,8 @@ class Dense(keras.layers.Layer):
 
     def build(self, input_shape=None):
         shape = (self.in_features, self.units)
-        self.weight = self.add_weight(name='weight', shape=shape, initializer=keras.initializers.RandomNormal(
-            stddev=weight_init_std(shape, self.gain, self.use_wscale, self.lrmul)))
+        self.weight = self.add_weight(name='weight', shape=shape, initializer=normal_init(
+            weight_init_std(shape, self.gain, self.use_wscale, self.lrmul)))
         self.bias = self.add_weight(name='bias', shape=(self.units,), initializer='zeros')
         self.built = True
 
@@ -200,8 +200,8 @@ class Conv2d(keras.layers.Layer):
         return (self.kernel_size, self.kernel_size, self.in_channels, self.filters)
 
     def build(self, input_shape=None):
-        self.weight = self.add_weight(name='weight', shape=self._shape(), initializer=keras.initializers.RandomNormal(
-            stddev=weight_init_std(self._shape(), self.gain, self.use_wscale)))
+        self.weight = self.add_weight(name='weight', shape=self._shape(), initializer=normal_init(
+            weight_init_std(self._shape(), self.gain, self.use_wscale)))
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
         self.built = True
 
@@ -249,8 +249,8 @@ class StyleMod(keras.layers.Layer):
 
     def build(self, input_shape=None):
         shape = (self.dlatent_size, 2 * self.channels)
-        self.weight = self.add_weight(name='weight', shape=shape, initializer=keras.initializers.RandomNormal(
-            stddev=weight_init_std(shape, 1.0, self.use_wscale)))
+        self.weight = self.add_weight(name='weight', shape=shape, initializer=normal_init(
+            weight_init_std(shape, 1.0, self.use_wscale)))
         self.bias = self.add_weight(name='bias', shape=(2 * self.channels,), initializer='zeros')
         self.built = True
 
@@ -300,7 +300,7 @@ class SynthesisLayer(keras.layers.Layer):
         else:
             self.weight = self.add_weight(
                 name='weight', shape=self._shape(),
-                initializer=keras.initializers.RandomNormal(stddev=weight_init_std(self._shape(), SQRT2,
+                initializer=normal_init(weight_init_std(self._shape(), SQRT2,
                                                                                    self.use_wscale)))
         self.noise.build()
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
@@ -480,7 +480,7 @@ class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         for k in range(self.num_layers):
             size = 2 ** (k // 2 + 2)
             self.noise_buffers.append(self.add_weight(name=f'noise{k}', shape=(1, size, size, 1), trainable=False,
-                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+                                                      initializer=normal_init(1.0)))
         for block, torgb in zip(self.blocks, self.torgb):
             block.build()
             torgb.build()

@@ -30,7 +30,7 @@ import tensorflow as tf
 from sg2tf import arch, ops
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, MinibatchStddevLayer,
-                          _ModulatedLayer, modulated_conv2d)
+                          _ModulatedLayer, modulated_conv2d, normal_init)
 from sg2tf.misc import assert_shape
 from sg2tf.networks import NOISE_MODES, Generator
 
@@ -399,7 +399,7 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         for k in range(self.num_layers - 1 if self.use_noise else 0):
             size = arch.noise_resolution(k)
             self.noise_buffers.append(self.add_weight(name=f'noise{k}', shape=(1, size, size, 1), trainable=False,
-                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+                                                      initializer=normal_init(1.0)))
         for block in self.blocks:
             block.build()
         self.built = True

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from sg2tf import arch
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibSynthesisMixin
-from sg2tf.layers import REGISTER, Conv2dLayer, FullyConnectedLayer, ToRGBLayer
+from sg2tf.layers import REGISTER, Conv2dLayer, FullyConnectedLayer, ToRGBLayer, normal_init
 from sg2tf.misc import assert_shape
 from sg2tf.networks import NOISE_MODES, DiscriminatorBlock, DiscriminatorEpilogue, Generator, SynthesisBlock
 
@@ -67,7 +67,7 @@ class RevisedSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         for k in range(self.num_layers - 1):
             size = arch.noise_resolution(k)
             self.noise_buffers.append(self.add_weight(name=f'noise{k}', shape=(1, size, size, 1), trainable=False,
-                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+                                                      initializer=normal_init(1.0)))
         for block, torgb in zip(self.blocks, self.torgbs):
             block.build()
             torgb.build()

@@ -50,8 +50,10 @@ def load_any(path: str, networks=None):
         raise ToolError(f'{path}: no such file')
     if path.endswith('.keras'):
         import keras
+        from sg2tf.layers import weights_to_be_filled
         try:
-            model = keras.models.load_model(path)
+            with weights_to_be_filled():  # the file's weights replace every initial value
+                model = keras.models.load_model(path)
         except Exception as e:  # zip / config / weight errors of all kinds
             raise ToolError(f'{path}: not a loadable sg2tf .keras file ({type(e).__name__}: '
                             f'{" ".join(str(e).split())[:160]})') from None

@@ -1,6 +1,7 @@
 """`load_network_pkl`: an NVIDIA network pickle -> sg2tf Keras networks, with nothing from the file executed."""
 from __future__ import annotations
 
+from sg2tf.layers import weights_to_be_filled
 from sg2tf.nvidia import registry, stylegan2_ada_pytorch, tfstate, torch_pickle
 from sg2tf.nvidia.errors import clean, show
 from sg2tf.nvidia.unpickler import NetworkPickleError, NetworkStub, PickleFile, open_pickle
@@ -35,7 +36,8 @@ def read_network(stub: NetworkStub, source: str, strict: bool = False, where: st
         tfstate.check_size(state, stored, source, name)
         try:
             model = read(state, source)
-            model.build()
+            with weights_to_be_filled():  # fill() assigns every weight next
+                model.build()
         except (ValueError, TypeError) as e:
             raise NetworkPickleError(f'{source}: {name}: invalid static kwargs ({clean(str(e), 160)})') from None
         tfstate.pop_lod(stored, source, name)
