@@ -46,7 +46,14 @@ def tf_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 
-def _sgemm_in_process(n: int, repeat: int) -> float:
+def blas_threads_env(threads: int) -> dict[str, str]:
+    """Environment variables that fix numpy's BLAS thread count (read when numpy loads)."""
+    return {k: str(int(threads)) for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+
+
+def sgemm_in_process(n: int = 2048, repeat: int = 10) -> float:
+    """numpy float32 n x n matmul GFLOP/s (2 n^3 flops, best of `repeat`) in this process, on the BLAS threads
+    numpy loaded with."""
     import numpy as np
     rng = np.random.RandomState(0)
     a, b = rng.rand(n, n).astype(np.float32), rng.rand(n, n).astype(np.float32)
@@ -60,13 +67,11 @@ def _sgemm_in_process(n: int, repeat: int) -> float:
 
 
 def sgemm_gflops(threads: int, n: int = 2048, repeat: int = 10) -> float:
-    """numpy float32 n x n matmul GFLOP/s (2 n^3 flops, best of `repeat`) on `threads` BLAS threads.
-
-    Measured in a fresh interpreter: the BLAS thread count is read from the environment when numpy loads."""
-    env = dict(os.environ, **{k: str(threads) for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS',
-                                                         'MKL_NUM_THREADS')})
+    """`sgemm_in_process` on `threads` BLAS threads, in a fresh interpreter (the thread count is read from the
+    environment when numpy loads)."""
+    env = dict(os.environ, **blas_threads_env(threads))
     code = (f'import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); import _machine; '
-            f'print(_machine._sgemm_in_process({int(n)}, {int(repeat)}))')
+            f'print(_machine.sgemm_in_process({int(n)}, {int(repeat)}))')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
     if res.returncode:
         raise RuntimeError(f'sgemm measurement failed: {(res.stderr.strip().splitlines() or ["?"])[-1]}')

@@ -17,8 +17,10 @@ Each (impl, mode, batch) runs in a fresh subprocess, so its memory is its own. P
 (import + build, or SavedModel load), first call, steady calls (VmHWM reset between phases). 'trace s' is the
 first call's time minus the steady median; 'traces' is the tf.function tracing count after all calls (1 = no
 retracing; for run() the count of its cached function). GFLOP/s = the generator's analytic GFLOP per image
-(`generator_gflop`) x images/s; '% sgemm' divides it by numpy's float32 2048^2 matmul GFLOP/s measured at the
-start of the run with TensorFlow's thread count. Prints the CPU model with the table.
+(`generator_gflop`) x images/s; '% sgemm' divides it by numpy's float32 2048^2 matmul GFLOP/s with TensorFlow's
+thread count, measured by the same worker right after its timed calls ('sgemm' column: the speed of a shared
+machine drifts, so the yardstick is taken beside each figure; the header has the one measured at the start).
+Prints the CPU model with the table.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from _machine import cpu_model, peak_rss_mib, reset_peak_rss, sgemm_gflops, tf_threads  # noqa: E402
+from _machine import (blas_threads_env, cpu_model, peak_rss_mib, reset_peak_rss, sgemm_gflops,  # noqa: E402
+                      sgemm_in_process, tf_threads)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,7 +117,8 @@ def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int, saved
         call()
         times.append(time.perf_counter() - t0)
     peak['steady'] = peak_rss_mib()
-    return {'build_s': build_s, 'first_s': first, 'best_s': min(times), 'median_s': sorted(times)[len(times) // 2],
+    sgemm = sgemm_in_process()  # BLAS threads: set in this worker's environment by the parent
+    return {'sgemm': sgemm, 'build_s': build_s, 'first_s': first, 'best_s': min(times), 'median_s': sorted(times)[len(times) // 2],
             'traces': traces(), 'peak_rss_mib': peak, 'per_phase': per_phase}
 
 
@@ -126,9 +130,11 @@ def _one_line(e: BaseException) -> str:
     return f'{type(e).__name__}: {lines[0] if lines else ""}'[:300]
 
 
-def _spawn(args: list[str]) -> tuple[dict | None, str]:
-    """Run this script as a worker; (its RESULT dict, '') or (None, the last line of its stderr)."""
-    res = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True)
+def _spawn(args: list[str], threads: int) -> tuple[dict | None, str]:
+    """Run this script as a worker (numpy on `threads` BLAS threads); (its RESULT dict, '') or (None, why)."""
+    env = dict(os.environ, **blas_threads_env(threads))
+    res = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
+                         env=env)
     for ln in res.stdout.splitlines():
         if ln.startswith('RESULT '):
             return json.loads(ln[7:]), ''
@@ -137,13 +143,14 @@ def _spawn(args: list[str]) -> tuple[dict | None, str]:
     return None, (res.stderr.strip().splitlines() or ['?'])[-1]
 
 
-def _row(impl: str, mode: str, batch: int, r: dict, gflop: float, sgemm: float) -> str:
+def _row(impl: str, mode: str, batch: int, r: dict, gflop: float) -> str:
     img_s = batch / r['best_s']
     achieved = gflop * img_s
     p = r['peak_rss_mib']
     traces = '-' if r['traces'] is None else str(r['traces'])
     return (f'| {impl} | {mode} | {batch} | {r["best_s"]:.2f} | {r["median_s"]:.2f} | {img_s:.3f} | '
-            f'{r["best_s"] / batch:.2f} | {achieved:.0f} | {100 * achieved / sgemm:.0f}% | {r["first_s"]:.1f} | '
+            f'{r["best_s"] / batch:.2f} | {achieved:.0f} | {r["sgemm"]:.0f} | {100 * achieved / r["sgemm"]:.0f}% | '
+            f'{r["first_s"]:.1f} | '
             f'{r["first_s"] - r["median_s"]:.1f} | {traces} | {p["build"]:.0f} / {p["first"]:.0f} / '
             f'{p["steady"]:.0f} |')
 
@@ -182,14 +189,14 @@ def main() -> int:
     import tensorflow as tf
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; config-f {args.resolution}, '
           f'random weights; best and median of {args.repeat} after one warm-up call')
-    print(f'numpy sgemm (2048^2 float32, best of 10): {sgemm:.1f} GFLOP/s on {threads} threads (TensorFlow uses '
-          f'{tf_threads()}), {sgemm_1:.1f} GFLOP/s on 1 thread')
+    print(f'numpy sgemm (2048^2 float32, best of 10) at the start: {sgemm:.1f} GFLOP/s on {threads} threads '
+          f'(TensorFlow uses {tf_threads()}), {sgemm_1:.1f} GFLOP/s on 1 thread')
     print(f'generator: {gflop:.1f} GFLOP per image (analytic: convs, FIR filters, mapping)')
     with tempfile.TemporaryDirectory() as tmp:
         savedmodel = None
         if 'savedmodel' in modes:
             r, err = _spawn(['--worker', 'export', '--resolution', str(args.resolution),
-                             '--savedmodel', os.path.join(tmp, 'G')])
+                             '--savedmodel', os.path.join(tmp, 'G')], threads)
             if r is None:
                 print(f'SavedModel export failed: {err}')
             else:
@@ -197,8 +204,8 @@ def main() -> int:
                 print(f'SavedModel export (sg2tf-export-savedmodel, with its stock-op check): {r["export_s"]:.1f} s, '
                       f'peak RSS {r["peak_rss_mib"]:.0f} MiB')
         print('| impl | mode | batch | s / batch (best) | s / batch (median) | images/s | s / image | GFLOP/s | '
-              '% sgemm | first call s | trace s | traces | peak RSS MiB build / first / steady |')
-        print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+              'sgemm GFLOP/s | % sgemm | first call s | trace s | traces | peak RSS MiB build / first / steady |')
+        print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
         for batch in [int(b) for b in args.batches.split(',')]:
             for mode in modes:
                 for impl in args.impls.split(','):
@@ -207,11 +214,12 @@ def main() -> int:
                     if mode == 'savedmodel' and savedmodel is None:
                         continue
                     r, err = _spawn(['--worker', f'{impl}:{mode}:{batch}', '--repeat', str(args.repeat),
-                                     '--resolution', str(args.resolution), '--savedmodel', str(savedmodel)])
+                                     '--resolution', str(args.resolution), '--savedmodel', str(savedmodel)],
+                                    threads)
                     if r is None:
                         print(f'| {impl} | {mode} | {batch} | failed: {err} |', flush=True)
                         continue
-                    print(_row(impl, mode, batch, r, gflop, sgemm), flush=True)
+                    print(_row(impl, mode, batch, r, gflop), flush=True)
                     if not r['per_phase']:
                         print('(peak RSS cumulative: this kernel does not allow resetting VmHWM)')
     return 0
