@@ -74,7 +74,8 @@ def export_worker(resolution: int, path: str) -> dict:
 
 
 def _callable(impl: str, mode: str, batch: int, resolution: int, savedmodel: str | None):
-    """(call, tracing_count) for one call path; `call()` runs one batch and returns host data."""
+    """(call, traces, owner) for one call path: `call()` runs one batch and returns host data, `traces()` the
+    tf.function tracing count (None where there is none to read), owner keeps the model alive."""
     import numpy as np
     import tensorflow as tf
     z = np.random.RandomState(0).randn(batch, 512).astype(np.float32)
@@ -100,6 +101,7 @@ def _callable(impl: str, mode: str, batch: int, resolution: int, savedmodel: str
 
 
 def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int, savedmodel: str | None = None) -> dict:
+    """Times and per-phase peaks of one (impl, mode, batch) in this fresh process, then sgemm beside them."""
     sys.path.insert(0, ROOT)
     per_phase = reset_peak_rss()
     t0 = time.perf_counter()
@@ -118,8 +120,9 @@ def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int, saved
         times.append(time.perf_counter() - t0)
     peak['steady'] = peak_rss_mib()
     sgemm = sgemm_in_process()  # BLAS threads: set in this worker's environment by the parent
-    return {'sgemm': sgemm, 'build_s': build_s, 'first_s': first, 'best_s': min(times), 'median_s': sorted(times)[len(times) // 2],
-            'traces': traces(), 'peak_rss_mib': peak, 'per_phase': per_phase}
+    return {'sgemm': sgemm, 'build_s': build_s, 'first_s': first, 'best_s': min(times),
+            'median_s': sorted(times)[len(times) // 2], 'traces': traces(), 'peak_rss_mib': peak,
+            'per_phase': per_phase}
 
 
 def _one_line(e: BaseException) -> str:
