@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import os
 import platform
@@ -54,7 +55,19 @@ def _cpu_id() -> str:
 
 
 def _cxx_flags() -> list[str]:
-    return ['-O3', '-march=native', '-fPIC', '-shared', '-w']
+    # -mno-avx512fp16: on CPUs with AVX512-FP16 (Sapphire Rapids) -march=native turns on Eigen's
+    # PacketMathFP16.h, which TF 2.21's bundled Eigen fails to compile with g++ 12; the ops use no float16.
+    return ['-O3', '-march=native', *_if_accepted('-mno-avx512fp16'), '-fPIC', '-shared', '-w']
+
+
+@functools.lru_cache(maxsize=None)
+def _if_accepted(flag: str) -> tuple[str, ...]:
+    """(flag,) if the C++ compiler accepts it (older compilers do not know -mno-avx512fp16), else ()."""
+    cxx = find_cxx()
+    if cxx is None:
+        return ()
+    res = subprocess.run([cxx, flag, '-x', 'c++', '-fsyntax-only', '-'], input='', capture_output=True, text=True)
+    return (flag,) if res.returncode == 0 else ()
 
 
 def cache_dir() -> Path:
