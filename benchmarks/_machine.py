@@ -12,12 +12,20 @@ _STATUS = '/proc/self/status'
 
 
 def cpu_model() -> str:
-    """lscpu's 'Model name', or 'unknown'."""
+    """lscpu's 'Model name' with its CPU family/model and widest vector unit, e.g. 'AMD EPYC (family 26 model 2,
+    AVX-512)': one model name covers CPUs of several generations (AVX2-only and AVX-512 EPYCs), or 'unknown'."""
     try:
         out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
     except OSError:
         return 'unknown'
-    return next((ln.split(':', 1)[1].strip() for ln in out.splitlines() if ln.startswith('Model name')), 'unknown')
+    fields = dict(ln.split(':', 1) for ln in out.splitlines() if ':' in ln)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = fields.get('Model name', 'unknown')
+    flags = set(fields.get('Flags', '').split())
+    vector = 'AMX' if 'amx_tile' in flags else 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else None
+    detail = [f"family {fields['CPU family']} model {fields['Model']}"] if 'CPU family' in fields and 'Model' in fields else []
+    detail += [vector] if vector else []
+    return f"{name} ({', '.join(detail)})" if detail else name
 
 
 def peak_rss_mib() -> float:

@@ -15,8 +15,10 @@ import tensorflow as tf
 from sg2tf import ops
 
 REGISTER = 'sg2tf'
-# Non-fused modulated conv with a static batch up to this size modulates the kernels per sample (see below).
-PER_SAMPLE_MODCONV_MAX_BATCH = 8
+# Non-fused modulated conv with a static batch up to this size modulates the kernels per sample (see below):
+# batch 1 only, where per-sample is as fast or faster and lighter; batches >= 2 are faster with the shared weight
+# (benchmarks/results/modconv_paths*.txt: Intel Xeon 1.19 vs 1.51 s/img at b1, 1.25 vs 1.12 at b4).
+PER_SAMPLE_MODCONV_MAX_BATCH = 1
 
 
 _TO_BE_FILLED = [False]
@@ -65,10 +67,11 @@ class FullyConnectedLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        w = self.weight * np.float32(self.lrmul / np.sqrt(self.in_features))
+        pre, post = ops.split_gain(self.activation)
+        w = self.weight * np.float32(pre * self.lrmul / np.sqrt(self.in_features))
         x = tf.matmul(x, w)
-        b = None if self.bias is None else self.bias * np.float32(self.lrmul)
-        return ops.bias_act(x, b, act=self.activation)
+        b = None if self.bias is None else self.bias * np.float32(pre * self.lrmul)
+        return ops.bias_act(x, b, act=self.activation, gain=post)
 
     def get_config(self):
         return {**super().get_config(), 'in_features': self.in_features, 'units': self.units,
@@ -100,9 +103,11 @@ class Conv2dLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        w = self.weight * np.float32(1.0 / np.sqrt(self.kernel_size ** 2 * self.in_channels))
+        pre, post = ops.split_gain(self.activation)
+        w = self.weight * np.float32(pre / np.sqrt(self.kernel_size ** 2 * self.in_channels))
         x = ops.conv2d_resample(x, tf.cast(w, x.dtype), self.resample_filter, up=self.up, down=self.down)
-        return ops.bias_act(x, self.bias, act=self.activation)
+        b = None if self.bias is None else self.bias * np.float32(pre)
+        return ops.bias_act(x, b, act=self.activation, gain=post)
 
     def get_config(self):
         return {**super().get_config(), 'in_channels': self.in_channels, 'filters': self.filters,
@@ -111,8 +116,10 @@ class Conv2dLayer(keras.layers.Layer):
 
 
 def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodulate: bool = True, up: int = 1,
-                     resample_filter: np.ndarray | None = None, fused: bool = False) -> tf.Tensor:
-    """StyleGAN2 modulated convolution, NHWC. `weight` [k, k, Cin, Cout] already scaled; `styles` [N, Cin].
+                     resample_filter: np.ndarray | None = None, fused: bool = False, gain: float = 1.0) -> tf.Tensor:
+    """StyleGAN2 modulated convolution, NHWC. `weight` [k, k, Cin, Cout] already scaled; `styles` [N, Cin];
+    the output times `gain` (the activation gain a layer folds in, see `ops.split_gain`: it rides on the
+    demodulation coefficients, or on the styles without demodulation, instead of costing a pass of its own).
 
     Mirrors NVIDIA training/networks_stylegan2.py: modulated_conv2d_layer. Sample n is convolved with its own
     kernel `weight * styles[n]` (over Cin), demodulated per output channel if `demodulate`. Three equivalent
@@ -120,7 +127,8 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
     - fused=True (NVIDIA's default): all per-sample kernels as one grouped conv, the batch folded into channels.
       Training needs grouped-conv gradients, which TF's CPU kernels lack.
     - fused=False, static batch <= PER_SAMPLE_MODCONV_MAX_BATCH: one conv per sample with its (tiny) modulated
-      kernel (about 1.5x faster on CPU at 1024x1024 than scaling the full-resolution activations twice).
+      kernel: no full-resolution passes for the styles and demodulation, and the conv is followed directly by
+      the layer's BiasAdd -> Add -> activation, which TensorFlow fuses into it.
     - fused=False otherwise (NVIDIA's fused_modconv=False): scale the input channels by the styles, one conv with
       the shared weight, scale the output channels by the demodulation coefficients.
 
@@ -132,6 +140,8 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
     x = tf.convert_to_tensor(x)
     half = x.dtype in (tf.float16, tf.bfloat16)
     weight, styles = (tf.cast(v, tf.float32 if half else x.dtype) for v in (weight, styles))
+    if gain != 1 and not demodulate:
+        styles = styles * gain
     batch = x.shape[0]
     per_sample = not fused and batch is not None and batch <= PER_SAMPLE_MODCONV_MAX_BATCH
 
@@ -142,6 +152,8 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
         styles = styles / tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)
     w = weight[None] * styles[:, None, None, :, None]                       # [N, k, k, Cin, Cout]
     dcoefs = tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3]) + 1e-8) if demodulate else None  # [N, Cout]
+    if dcoefs is not None and gain != 1:
+        dcoefs = dcoefs * gain
 
     if not fused and not per_sample:
         x = x * tf.cast(styles, x.dtype)[:, None, None, :]
@@ -223,11 +235,11 @@ class SynthesisLayer(_ModulatedLayer):
         self.built = True
 
     def call(self, x, w, noise=None):
+        pre, post = ops.split_gain(self.activation)
         x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter, fused=self._use_fused)
-        if noise is not None:
-            x = x + noise * self.noise_strength
-        return ops.bias_act(x, self.bias, act=self.activation)
+                             resample_filter=self.resample_filter, fused=self._use_fused, gain=pre)
+        noise = None if noise is None else noise * (self.noise_strength * pre)
+        return ops.bias_act(x, self.bias * pre, act=self.activation, gain=post, noise=noise)
 
     def get_config(self):
         return {**super().get_config(), 'up': self.up, 'activation': self.activation,

@@ -163,11 +163,12 @@ class AdaSynthesisLayer(_ModulatedLayer):
         self.built = True
 
     def call(self, x, w, noise=None):
+        pre, post = ops.split_gain(self.activation)
         x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter, fused=self._fused)
-        if noise is not None and self.noise_strength is not None:
-            x = x + tf.cast(noise * self.noise_strength, x.dtype)
-        return ops.bias_act(x, self.bias, act=self.activation, clamp=_clamp_arg(self.conv_clamp))
+                             resample_filter=self.resample_filter, fused=self._fused, gain=pre)
+        noise = None if noise is None or self.noise_strength is None else noise * (self.noise_strength * pre)
+        return ops.bias_act(x, self.bias * pre, act=self.activation, gain=post, noise=noise,
+                            clamp=_clamp_arg(self.conv_clamp))
 
     def get_config(self):
         return {**super().get_config(), 'up': self.up, 'activation': self.activation,

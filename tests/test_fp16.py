@@ -111,7 +111,10 @@ def test_dnnlib_run_keyword_and_network_setting(ada):
             assert Gs.fp16 and Gs.synthesis.fp16
             assert np.array_equal(Gs.run(z, None, **kw), two)
             assert rel_err(Gs.run(z, None, num_fp16_res=0, **kw), expected) <= TOL
-            assert np.array_equal(Gs.components.synthesis.run(ref['dlatents'], randomize_noise=False), two)
+            synth = Gs.components.synthesis
+            assert np.array_equal(synth.run(ref['dlatents'], randomize_noise=False),
+                                  synth.run(ref['dlatents'], randomize_noise=False, num_fp16_res=2))
+            assert rel_err(synth.run(ref['dlatents'], randomize_noise=False, num_fp16_res=0), expected) <= TOL
         finally:
             Gs.fp16 = False
         assert rel_err(Gs.run(z, None, **kw), expected) <= TOL  # the compiled cache follows the setting

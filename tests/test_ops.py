@@ -162,12 +162,12 @@ def test_fused_modconv_equals_nonfused(up, demodulate):
     assert rel_err(b, a) <= 1e-5
 
 
-@pytest.mark.parametrize('batch', [2, 10])
+@pytest.mark.parametrize('batch', [1, 3])
 def test_modconv_paths_agree_for_small_and_large_batches(batch):
     """Static batches <= PER_SAMPLE_MODCONV_MAX_BATCH modulate the kernels per sample, larger ones scale the
     activations; both must equal the fused (grouped-conv) computation."""
     from sg2tf import layers
-    assert (batch <= layers.PER_SAMPLE_MODCONV_MAX_BATCH) == (batch == 2)
+    assert (batch <= layers.PER_SAMPLE_MODCONV_MAX_BATCH) == (batch == 1)
     rnd = np.random.RandomState(4)
     x = rnd.randn(batch, 5, 5, 4).astype(np.float32)
     w = (rnd.randn(3, 3, 4, 6) / 6).astype(np.float32)
@@ -177,6 +177,56 @@ def test_modconv_paths_agree_for_small_and_large_batches(batch):
         a = modulated_conv2d(x, w, s, up=up, resample_filter=f, fused=False).numpy()
         b = modulated_conv2d(x, w, s, up=up, resample_filter=f, fused=True).numpy()
         assert rel_err(a, b) <= 1e-5
+
+
+@pytest.mark.parametrize('demodulate', [True, False])
+@pytest.mark.parametrize('batch', [1, 3])
+def test_modconv_gain_is_an_output_factor(batch, demodulate):
+    """`gain=g` (the folded activation gain) equals multiplying the output by g, on each path."""
+    rnd = np.random.RandomState(5)
+    x = rnd.randn(batch, 6, 6, 4).astype(np.float32)
+    w = (rnd.randn(3, 3, 4, 5) / 6).astype(np.float32)
+    s = (rnd.randn(batch, 4) + 1).astype(np.float32)
+    f = ops.setup_filter([1, 3, 3, 1])
+    for fused in (False, True):
+        for up in (1, 2):
+            a = modulated_conv2d(x, w, s, demodulate=demodulate, up=up, resample_filter=f, fused=fused).numpy()
+            b = modulated_conv2d(x, w, s, demodulate=demodulate, up=up, resample_filter=f, fused=fused,
+                                 gain=np.sqrt(2)).numpy()
+            assert rel_err(b, a * np.sqrt(2)) <= 1e-6
+
+
+def test_bias_act_noise_and_gain_split():
+    """`noise=` is added with the bias, before the activation; `split_gain` moves a homogeneous activation's
+    gain in front of it (`lrelu(v) * g == lrelu(g v)`) and leaves the others' after it."""
+    rnd = np.random.RandomState(6)
+    x, n = rnd.randn(2, 5, 5, 3).astype(np.float32), rnd.randn(2, 5, 5, 1).astype(np.float32)
+    b = rnd.randn(3).astype(np.float32)
+    for act in ('lrelu', 'tanh'):
+        assert rel_err(ops.bias_act(x, b, act=act, noise=n).numpy(), ops.bias_act(x + n, b, act=act).numpy()) <= 1e-7
+    assert ops.split_gain('lrelu') == (np.sqrt(2), 1.0) and ops.split_gain('linear') == (1.0, 1.0)
+    assert ops.split_gain('swish') == (1.0, np.sqrt(2)) and ops.split_gain('lrelu', gain=-1.0) == (1.0, -1.0)
+    pre, post = ops.split_gain('lrelu')
+    assert rel_err(ops.bias_act(x * pre, b * pre, act='lrelu', gain=post).numpy(),
+                   ops.bias_act(x, b, act='lrelu').numpy()) <= 1e-6
+
+
+def test_synthesis_layer_ends_in_the_fusable_chain():
+    """A synthesis layer's conv is followed by BiasAdd -> AddV2 (noise) -> LeakyRelu and nothing after it (the
+    gain folded into the kernel): the chain TensorFlow's remapper fuses into the convolution."""
+    from sg2tf.layers import SynthesisLayer
+    layer = SynthesisLayer(8, 8, fused_modconv=False, name='Conv')
+    layer.build()
+    fn = tf.function(lambda x, w, n: layer(x, w, noise=n))
+    graph = fn.get_concrete_function(tf.TensorSpec([1, 8, 8, 8]), tf.TensorSpec([1, 512]),
+                                     tf.TensorSpec([1, 8, 8, 1])).graph
+    conv = next(op for op in graph.get_operations() if op.type == 'Conv2D')
+    chain = []
+    op = conv
+    while op.outputs and op.outputs[0].consumers():
+        op = op.outputs[0].consumers()[0]
+        chain.append(op.type)
+    assert chain[:3] == ['BiasAdd', 'AddV2', 'LeakyRelu'] and 'Mul' not in chain, chain
 
 
 def _cpp_act_enum() -> dict:

@@ -15,16 +15,22 @@ __all__ = ['ACTIVATIONS', 'Activation', 'bias_act']
 
 def bias_act(x: tf.Tensor, b: tf.Tensor | None = None, act: str = 'linear', alpha: float | None = None,
              gain: float | None = None, clamp: float | None = None, axis: int = -1,
-             impl: str = 'auto') -> tf.Tensor:
-    """`y = clip(act(x + b, alpha) * gain, -clamp, clamp)`, `b` broadcast along `axis` (channels-last: -1).
+             impl: str = 'auto', noise: tf.Tensor | None = None) -> tf.Tensor:
+    """`y = clip(act(x + b + noise, alpha) * gain, -clamp, clamp)`, `b` broadcast along `axis` (channels-last:
+    -1), `noise` (StyleGAN's per-pixel noise term, optional) broadcast to `x`.
 
-    `alpha` and `gain` default to the activation's NVIDIA defaults (lrelu: 0.2 and sqrt(2)).
+    `alpha` and `gain` default to the activation's NVIDIA defaults (lrelu: 0.2 and sqrt(2)). The reference path
+    adds a channels-last bias with BiasAdd and the noise after it, so that Conv2D/MatMul -> BiasAdd -> Add ->
+    activation is the chain TensorFlow's remapper fuses (see `activations.split_gain` for the gain).
     """
     spec = activations.get(act)
     alpha = spec.default_alpha if alpha is None else float(alpha)
     gain = spec.default_gain if gain is None else float(gain)
     x = tf.convert_to_tensor(x)
     if resolve(impl) == 'custom':
+        if noise is not None:
+            x = x + tf.cast(noise, x.dtype)
+            noise = None
         rank = x.shape.rank
         if x.dtype == tf.float32 and rank is not None and rank >= 1 and axis % rank == rank - 1:
             return custom.bias_act(x, b, act, alpha, gain, clamp)
@@ -35,7 +41,10 @@ def bias_act(x: tf.Tensor, b: tf.Tensor | None = None, act: str = 'linear', alph
         b = tf.cast(b, x.dtype)
         rank = x.shape.rank
         axis = axis % rank
-        x = x + tf.reshape(b, [-1 if i == axis else 1 for i in range(rank)])
+        x = (tf.nn.bias_add(x, b) if axis == rank - 1 and rank >= 2 else
+             x + tf.reshape(b, [-1 if i == axis else 1 for i in range(rank)]))
+    if noise is not None:
+        x = x + tf.cast(noise, x.dtype)
     x = spec.func(x, alpha)
     if gain != 1:
         x = x * gain

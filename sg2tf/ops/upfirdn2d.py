@@ -77,7 +77,9 @@ def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: 
         x = tf.pad(x, [[0, 0], [0, 0], [0, up - 1], [0, 0], [0, up - 1], [0, 0]])
         x = tf.reshape(x, [n, h * up, w * up, channels])
 
-    # 2. Pad (positive) and crop (negative).
+    # 2. Pad (positive) and crop (negative). Not the depthwise conv's explicit padding, which would save the
+    # padded copy: TF 2.21 aborts (CHECK failure in shape inference) once the remapper fuses such a depthwise
+    # conv with the BiasAdd + LeakyRelu that follows it.
     x = tf.pad(x, [[0, 0], [max(py0, 0), max(py1, 0)], [max(px0, 0), max(px1, 0)], [0, 0]])
     if min(px0, px1, py0, py1) < 0:
         hh, ww = tf.shape(x)[1], tf.shape(x)[2]
