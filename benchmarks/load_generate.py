@@ -1,8 +1,10 @@
 """Time and peak memory to load an NVIDIA pickle and to make one image (config-f 1024 by default).
 
-    python benchmarks/load_generate.py [--pkl PATH] [--images 3]
+    python benchmarks/load_generate.py [--pkl PATH] [--images 3] [--networks Gs] [--call run|eager]
 
-Without --pkl it first writes a random-weights config-f 1024 snapshot with tools/make_random_pkl.py.
+Without --pkl it first writes a random-weights config-f 1024 snapshot with tools/make_random_pkl.py. Images come
+from `Gs.run(z, None, truncation_psi=0.5, randomize_noise=False)` (compiled), or with --call eager from the
+Keras call `Gs(z)` run eagerly (each op dispatched from Python: more memory, see the records).
 Prints the CPU model (lscpu) beside the figures.
 """
 from __future__ import annotations
@@ -24,6 +26,8 @@ def main() -> int:
     ap.add_argument('--pkl', default=None)
     ap.add_argument('--images', type=int, default=3)
     ap.add_argument('--networks', default=None, help="e.g. 'Gs': build only these (load_network_pkl(networks=...))")
+    ap.add_argument('--call', default='run', choices=('run', 'eager'),
+                    help="run: the dnnlib Gs.run() (compiled, NVIDIA's API); eager: the Keras call Gs(z) uncompiled")
     args = ap.parse_args()
     path = args.pkl
     if path is None:
@@ -48,9 +52,12 @@ def main() -> int:
     for i in range(args.images):
         z = np.random.RandomState(i).randn(1, Gs.latent_size).astype(np.float32)
         t0 = time.perf_counter()
-        img = Gs(z, truncation_psi=0.5).numpy()
+        if args.call == 'run':
+            img = Gs.run(z, None, truncation_psi=0.5, randomize_noise=False)   # NCHW
+        else:
+            img = np.transpose(Gs(z, truncation_psi=0.5).numpy(), [0, 3, 1, 2])
         dt = time.perf_counter() - t0
-        print(f'image {i} ({img.shape[1]}x{img.shape[2]}): {dt:.2f} s{" (first call)" if i == 0 else ""}, '
+        print(f'image {i} ({img.shape[2]}x{img.shape[3]}, {args.call}): {dt:.2f} s{" (first call)" if i == 0 else ""}, '
               f'peak RSS {peak_rss_mib():.0f} MiB')
     return 0
 
