@@ -23,7 +23,7 @@ def cpu_model() -> str:
     name = fields.get('Model name', 'unknown')
     flags = set(fields.get('Flags', '').split())
     vector = 'AMX' if 'amx_tile' in flags else 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else None
-    detail = [f"family {fields['CPU family']} model {fields['Model']}"] if 'CPU family' in fields and 'Model' in fields else []
+    detail = [f"family {fields['CPU family']} model {fields.get('Model', '?')}"] if 'CPU family' in fields else []
     detail += [vector] if vector else []
     return f"{name} ({', '.join(detail)})" if detail else name
 

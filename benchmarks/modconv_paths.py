@@ -1,8 +1,9 @@
-"""Which non-fused modulated-convolution path is faster, per batch size: per-sample kernels or shared weights.
+"""Which modulated-convolution path is fastest on the CPU, per batch size: per-sample kernels, shared weights, grouped.
 
     python benchmarks/modconv_paths.py [--resolution 1024] [--batches 1,2,4] [--repeat 2]
 
-sg2tf.layers.modulated_conv2d has two CPU paths with the same math (the fused grouped conv is GPU only):
+sg2tf.layers.modulated_conv2d has two CPU paths with the same math (the fused grouped conv, timed here too, is
+built only where a GPU is visible):
 per-sample (each sample convolved with its own modulated kernel) and shared (activations scaled by the styles,
 one convolution with the shared weight over the whole batch, outputs scaled by the demodulation coefficients).
 `PER_SAMPLE_MODCONV_MAX_BATCH` picks per-sample up to that batch. This times config-f's whole generator (random
@@ -42,30 +43,40 @@ def main() -> int:
     batches = [int(b) for b in args.batches.split(',')]
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; config-f '
           f'{args.resolution}x{args.resolution}, random weights; best of {args.repeat} after a warm-up call')
-    paths = (('per-sample kernels', 1 << 30), ('shared weights', 0))
+    # The grouped conv (fused modulation, NVIDIA's default) is built only where a GPU is visible; a copy of G
+    # built as if one were times it on the CPU too (forward only: TF's CPU kernels lack its gradient).
+    visible = layers.gpu_visible
+    layers.gpu_visible = lambda: True
+    try:
+        G_grouped = Generator(resolution=args.resolution)
+        G_grouped.build()
+    finally:
+        layers.gpu_visible = visible
+    G_grouped.set_weights(G.get_weights())
+    paths = (('per-sample kernels', 1 << 30, G), ('shared weights', 0, G), ('grouped conv (fused)', 0, G_grouped))
     print('| path | ' + ' | '.join(f'b{b} s/img' for b in batches) + ' |')
     print('|---|' + '---|' * len(batches))
     default = layers.PER_SAMPLE_MODCONV_MAX_BATCH
-    best = {name: {} for name, _ in paths}
+    best = {name: {} for name, _, _ in paths}
     try:
         for b in batches:
             z = tf.constant(rng.standard_normal([b, G.latent_size]).astype(np.float32))
             fns = {}
-            for name, limit in paths:
+            for name, limit, net in paths:
                 layers.PER_SAMPLE_MODCONV_MAX_BATCH = limit  # read when the function is traced
-                fns[name] = tf.function(lambda z: G(z, truncation_psi=0.5))
+                fns[name] = tf.function(lambda z, net=net: net(z, truncation_psi=0.5))
                 fns[name](z).numpy()  # trace + warm-up
             # Interleaved: the paths take turns, so a drift of the shared machine's speed hits both alike
             # (measured one after the other, the first path measured was 10-30% slower on an AMD EPYC).
             for _ in range(args.repeat):
-                for name, _limit in paths:
+                for name, _limit, _net in paths:
                     t0 = time.perf_counter()
                     fns[name](z).numpy()
                     elapsed = (time.perf_counter() - t0) / b
                     best[name][b] = min(best[name].get(b, elapsed), elapsed)
     finally:
         layers.PER_SAMPLE_MODCONV_MAX_BATCH = default
-    for name, _limit in paths:
+    for name, _limit, _net in paths:
         print(f'| {name} | ' + ' | '.join(f'{best[name][b]:.3f}' for b in batches) + ' |', flush=True)
     return 0
 

@@ -41,9 +41,10 @@ def weights_to_be_filled():
 
 
 
-def _gpu_visible() -> bool:
+def gpu_visible() -> bool:
     """Fused (grouped-conv) modulation runs only where a GPU is visible: TF's CPU kernels lack grouped-conv
-    gradients, and on CPU one batched conv with the shared kernel (the non-fused path, same math) is faster."""
+    gradients, and on CPU the non-fused paths (same math) are faster (benchmarks/results/modconv_paths_epyc_zen5.txt:
+    grouped 0.93 / 1.19 s per image at batch 1 / 4, per-sample and shared 0.62); the float16 warning asks it too."""
     return bool(tf.config.list_logical_devices('GPU'))
 
 
@@ -133,9 +134,10 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
       the shared weight, scale the output channels by the demodulation coefficients.
 
     The kernels and demodulation coefficients are computed in x's precision, or in float32 for a float16 `x`
-    (the float16 blocks of ADA networks), which gets them cast to float16 just before they are applied. On the activation-scaling path
-    float16 first rescales the weight to `1/sqrt(fan_in)` times its largest magnitude per output channel and the
-    styles by their largest magnitude, as ADA does against float16 overflow (demodulation cancels both).
+    (the float16 blocks of ADA networks), which gets them cast to float16 just before they are applied. On the
+    activation-scaling path float16 first rescales the weight to `1/sqrt(fan_in)` times its largest magnitude per
+    output channel and the styles by their largest magnitude, as ADA does against float16 overflow (demodulation
+    cancels both).
     """
     x = tf.convert_to_tensor(x)
     half = x.dtype in (tf.float16, tf.bfloat16)
@@ -229,7 +231,7 @@ class SynthesisLayer(_ModulatedLayer):
 
     def build(self, input_shape=None):
         self._build_modulation()
-        self._use_fused = self.fused_modconv and _gpu_visible()
+        self._use_fused = self.fused_modconv and gpu_visible()
         self.noise_strength = self.add_weight(name='noise_strength', shape=(), initializer='zeros')
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
         self.built = True
@@ -258,7 +260,7 @@ class ToRGBLayer(_ModulatedLayer):
 
     def build(self, input_shape=None):
         self._build_modulation()
-        self._use_fused = self.fused_modconv and _gpu_visible()
+        self._use_fused = self.fused_modconv and gpu_visible()
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
         self.built = True
 

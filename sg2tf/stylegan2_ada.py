@@ -30,7 +30,7 @@ import tensorflow as tf
 from sg2tf import arch, ops
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, MinibatchStddevLayer,
-                          _ModulatedLayer, modulated_conv2d, normal_init)
+                          _ModulatedLayer, gpu_visible, modulated_conv2d, normal_init)
 from sg2tf.misc import assert_shape
 from sg2tf.networks import NOISE_MODES, Generator
 
@@ -48,11 +48,6 @@ def _check_choice(what: str, value, choices):
 
 def _where(layer: keras.layers.Layer) -> str:
     return layer.path or layer.name
-
-
-def _gpu_visible() -> bool:
-    """Fused (grouped-conv) modulation only where a GPU is visible (TF's CPU kernels lack its gradients)."""
-    return bool(tf.config.list_logical_devices('GPU'))
 
 
 def _clamp(x: tf.Tensor, conv_clamp: float | None) -> tf.Tensor:
@@ -76,7 +71,7 @@ def _fp16_blocks(network, fp16: bool | None, num_fp16_res: int | None) -> list[i
         return []
     count = network.num_fp16_res if num_fp16_res is None else int(num_fp16_res)
     blocks = arch.fp16_resolutions(network.resolution, count)
-    if blocks and not _gpu_visible():
+    if blocks and not gpu_visible():
         warnings.warn(f'{network.name}: float16 requested without a GPU: computing resolutions {blocks[0]}x{blocks[0]}'
                       f' and up in float16 on the CPU, which is no faster than float32 there', stacklevel=3)
     return blocks
@@ -156,7 +151,7 @@ class AdaSynthesisLayer(_ModulatedLayer):
 
     def build(self, input_shape=None):
         self._build_modulation()
-        self._fused = self.fused_modconv and _gpu_visible()
+        self._fused = self.fused_modconv and gpu_visible()
         self.noise_strength = (self.add_weight(name='noise_strength', shape=(), initializer='zeros')
                                if self.use_noise else None)
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
@@ -189,7 +184,7 @@ class AdaToRGBLayer(_ModulatedLayer):
 
     def build(self, input_shape=None):
         self._build_modulation()
-        self._fused = self.fused_modconv and _gpu_visible()
+        self._fused = self.fused_modconv and gpu_visible()
         self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
         self.built = True
 
