@@ -14,7 +14,9 @@ Call paths (--modes):
               0.5), exported once in its own process (time and peak printed), then loaded by each worker
 
 Each (impl, mode, batch) runs in a fresh subprocess, so its memory is its own. Peak RSS is per phase: build
-(import + build, or SavedModel load), first call, steady calls (VmHWM reset between phases). 'trace s' is the
+(import + build, or SavedModel load), first call, steady calls (VmHWM reset between phases); 'TF tensors peak'
+is the most bytes of live TensorFlow tensors during the steady calls (weights included: the BFC allocator's
+count), so what the RSS holds beyond it is TensorFlow itself and the allocator's pool. 'trace s' is the
 first call's time minus the steady median; 'traces' is the tf.function tracing count after all calls (1 = no
 retracing; for run() the count of its cached function). GFLOP/s = the generator's analytic GFLOP per image
 (`generator_gflop`) x images/s; '% sgemm' divides it by numpy's float32 2048^2 matmul GFLOP/s with TensorFlow's
@@ -100,6 +102,18 @@ def _callable(impl: str, mode: str, batch: int, resolution: int, savedmodel: str
     return (lambda: fn(zt).numpy()), fn.experimental_get_tracing_count, G
 
 
+def _tensor_peak_mib(reset: bool = False) -> float | None:
+    """Peak bytes of live TensorFlow tensors on the CPU since the last reset (the BFC allocator's count; importing
+    sg2tf turns it on), MiB; None where the allocator does not count."""
+    import tensorflow as tf
+    try:
+        if reset:
+            tf.config.experimental.reset_memory_stats('CPU:0')
+        return tf.config.experimental.get_memory_info('CPU:0')['peak'] / 2**20
+    except (ValueError, RuntimeError, tf.errors.OpError):
+        return None
+
+
 def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int, savedmodel: str | None = None) -> dict:
     """Times and per-phase peaks of one (impl, mode, batch) in this fresh process, then sgemm beside them."""
     sys.path.insert(0, ROOT)
@@ -113,12 +127,14 @@ def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int, saved
     first = time.perf_counter() - t0
     peak['first'] = peak_rss_mib()
     reset_peak_rss()
+    _tensor_peak_mib(reset=True)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
     peak['steady'] = peak_rss_mib()
+    peak['tensors'] = _tensor_peak_mib()
     sgemm = sgemm_in_process()  # BLAS threads: set in this worker's environment by the parent
     return {'sgemm': sgemm, 'build_s': build_s, 'first_s': first, 'best_s': min(times),
             'median_s': sorted(times)[len(times) // 2], 'traces': traces(), 'peak_rss_mib': peak,
@@ -151,11 +167,12 @@ def _row(impl: str, mode: str, batch: int, r: dict, gflop: float) -> str:
     achieved = gflop * img_s
     p = r['peak_rss_mib']
     traces = '-' if r['traces'] is None else str(r['traces'])
+    tensors = '-' if p.get('tensors') is None else f'{p["tensors"]:.0f}'
     return (f'| {impl} | {mode} | {batch} | {r["best_s"]:.2f} | {r["median_s"]:.2f} | {img_s:.3f} | '
             f'{r["best_s"] / batch:.2f} | {achieved:.0f} | {r["sgemm"]:.0f} | {100 * achieved / r["sgemm"]:.0f}% | '
             f'{r["first_s"]:.1f} | '
             f'{r["first_s"] - r["median_s"]:.1f} | {traces} | {p["build"]:.0f} / {p["first"]:.0f} / '
-            f'{p["steady"]:.0f} |')
+            f'{p["steady"]:.0f} | {tensors} |')
 
 
 def main() -> int:
@@ -207,8 +224,9 @@ def main() -> int:
                 print(f'SavedModel export (sg2tf-export-savedmodel, with its stock-op check): {r["export_s"]:.1f} s, '
                       f'peak RSS {r["peak_rss_mib"]:.0f} MiB')
         print('| impl | mode | batch | s / batch (best) | s / batch (median) | images/s | s / image | GFLOP/s | '
-              'sgemm GFLOP/s | % sgemm | first call s | trace s | traces | peak RSS MiB build / first / steady |')
-        print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+              'sgemm GFLOP/s | % sgemm | first call s | trace s | traces | peak RSS MiB build / first / steady | '
+              'TF tensors peak MiB (steady) |')
+        print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
         for batch in [int(b) for b in args.batches.split(',')]:
             for mode in modes:
                 for impl in args.impls.split(','):

@@ -13,6 +13,17 @@ from sg2tf.ops.impl import resolve
 __all__ = ['ACTIVATIONS', 'Activation', 'bias_act']
 
 
+_CONTRACTIONS = ('Conv2D', 'MatMul', 'DepthwiseConv2dNative', 'Conv2DBackpropInput')
+
+
+def _from_contraction(x: tf.Tensor) -> bool:
+    """True when graph tensor `x` comes straight out of a convolution or matmul (eager tensors have no op)."""
+    try:
+        return x.op.type in _CONTRACTIONS
+    except AttributeError:
+        return False
+
+
 def bias_act(x: tf.Tensor, b: tf.Tensor | None = None, act: str = 'linear', alpha: float | None = None,
              gain: float | None = None, clamp: float | None = None, axis: int = -1,
              impl: str = 'auto', noise: tf.Tensor | None = None) -> tf.Tensor:
@@ -20,8 +31,9 @@ def bias_act(x: tf.Tensor, b: tf.Tensor | None = None, act: str = 'linear', alph
     -1), `noise` (StyleGAN's per-pixel noise term, optional) broadcast to `x`.
 
     `alpha` and `gain` default to the activation's NVIDIA defaults (lrelu: 0.2 and sqrt(2)). The reference path
-    adds a channels-last bias with BiasAdd and the noise after it, so that Conv2D/MatMul -> BiasAdd -> Add ->
-    activation is the chain TensorFlow's remapper fuses (see `activations.split_gain` for the gain).
+    adds the bias of a convolution's or matmul's output with BiasAdd and the noise after it: Conv2D/MatMul ->
+    BiasAdd -> Add -> activation is the chain TensorFlow's remapper fuses (see `activations.split_gain` for the
+    gain). Elsewhere it is a broadcast add (tf2onnx mis-infers a BiasAdd after the demodulation's Mul).
     """
     spec = activations.get(act)
     alpha = spec.default_alpha if alpha is None else float(alpha)
@@ -41,7 +53,7 @@ def bias_act(x: tf.Tensor, b: tf.Tensor | None = None, act: str = 'linear', alph
         b = tf.cast(b, x.dtype)
         rank = x.shape.rank
         axis = axis % rank
-        x = (tf.nn.bias_add(x, b) if axis == rank - 1 and rank >= 2 else
+        x = (tf.nn.bias_add(x, b) if axis == rank - 1 and rank >= 2 and _from_contraction(x) else
              x + tf.reshape(b, [-1 if i == axis else 1 for i in range(rank)]))
     if noise is not None:
         x = x + tf.cast(noise, x.dtype)
