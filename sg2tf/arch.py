@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 G_ARCHITECTURES = ('orig', 'skip', 'resnet')
+# Generator noise inputs: the stored buffers, fresh N(0, 1) draws, or none (every family, every command).
+NOISE_MODES = ('const', 'random', 'none')
 D_ARCHITECTURES = ('orig', 'skip', 'resnet')
 
 

@@ -18,12 +18,12 @@ from typing import Callable
 
 import numpy as np
 
+from sg2tf.arch import NOISE_MODES
 from sg2tf.cli._common import ToolError, fail
 
 PARTS = ('full', 'mapping', 'synthesis')
 SIGNATURES = {'full': 'serving_default', 'mapping': 'mapping', 'synthesis': 'synthesis'}
 OUTPUTS = {'full': 'images', 'mapping': 'w', 'synthesis': 'images'}
-NOISE_MODES = ('const', 'random', 'none')
 CHECK_TOL = 1e-4  # float rel err the export-time runtime check accepts (the test suite asserts 1e-5)
 
 

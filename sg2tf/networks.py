@@ -13,10 +13,65 @@ from sg2tf import arch, ops
 from sg2tf.misc import assert_shape
 from sg2tf.compat import DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin, DnnlibDiscriminatorMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, LabelConcat,
-                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer, normal_init)
+                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer, gpu_visible, normal_init)
 
-NOISE_MODES = ('const', 'random', 'none')
+NOISE_MODES = arch.NOISE_MODES
 SQRT1_2 = np.float32(np.sqrt(0.5))
+# Non-fused modulation (the CPU), static batch 2..PER_SAMPLE_BLOCKS_MAX_BATCH: the synthesis blocks from this
+# resolution up run once per sample (see run_synthesis_blocks).
+PER_SAMPLE_BLOCKS_FROM_RES = 256
+PER_SAMPLE_BLOCKS_MAX_BATCH = 4
+
+
+def synthesis_noises(network, n, noise_mode: str, noise=None, use_noise: bool = True) -> list:
+    """The per-conv-layer noise inputs of a synthesis network (`num_layers - 1`, None where there is none):
+    explicit `noise` (a list of [N, H, W, 1]) over `noise_mode`: 'const' the network's `noise_buffers`, 'random'
+    fresh N(0, 1) draws for `n` samples, 'none' none."""
+    _check_choice('noise_mode', noise_mode, NOISE_MODES)
+    noises = []
+    for k in range(network.num_layers - 1):
+        if not use_noise or (noise is None and noise_mode == 'none'):
+            noises.append(None)
+        elif noise is not None:
+            noises.append(noise[k])
+        elif noise_mode == 'const':
+            noises.append(network.noise_buffers[k])
+        else:
+            size = arch.noise_resolution(k)
+            noises.append(tf.random.normal([n, size, size, 1]))
+    return noises
+
+
+def run_synthesis_blocks(blocks, ws: tf.Tensor, noises: list, per_sample: bool, block_kwargs=None) -> tf.Tensor:
+    """Run synthesis blocks in order (each `block(x, img, ws, its noises)`, one noise at 4x4, two above) -> img.
+
+    With `per_sample` (non-fused modulation) and a static batch of 2..PER_SAMPLE_BLOCKS_MAX_BATCH, the blocks
+    from PER_SAMPLE_BLOCKS_FROM_RES up run once per sample: their modulated convolutions then take the batch-1
+    path (kernels modulated per sample, conv fused with its bias, noise and activation) instead of scaling the
+    large activations by styles and demodulation coefficients, and their activations exist one sample at a time.
+    Same math; the lower resolutions, where a batched conv pays, stay batched. `block_kwargs(block)`: extra call
+    arguments per block (the ADA blocks' float16 switch)."""
+    kwargs = block_kwargs or (lambda block: {})
+    ends = np.cumsum([1 if block.res == 4 else 2 for block in blocks])
+    starts = np.concatenate([[0], ends[:-1]])
+    batch = ws.shape[0]
+    split = len(blocks)
+    if per_sample and batch is not None and 2 <= batch <= PER_SAMPLE_BLOCKS_MAX_BATCH:
+        split = next((i for i, block in enumerate(blocks) if block.res >= PER_SAMPLE_BLOCKS_FROM_RES and i > 0),
+                     len(blocks))
+    x = img = None
+    for i in range(split):
+        x, img = blocks[i](x, img, ws, noises[starts[i]:ends[i]], **kwargs(blocks[i]))
+    if split == len(blocks):
+        return img
+    images = []
+    for s in range(batch):
+        xs, imgs = x[s:s + 1], None if img is None else img[s:s + 1]
+        for i in range(split, len(blocks)):
+            own = [nz if nz is None or nz.shape[0] == 1 else nz[s:s + 1] for nz in noises[starts[i]:ends[i]]]
+            xs, imgs = blocks[i](xs, imgs, ws[s:s + 1], own, **kwargs(blocks[i]))
+        images.append(imgs)
+    return tf.concat(images, axis=0)
 
 
 def _check_choice(what: str, value, choices):
@@ -199,28 +254,10 @@ class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
 
     def call(self, ws, noise_mode: str = 'const', noise=None):
         """`noise` (optional): explicit per-conv-layer noise, a list of [N, H, W, 1]; overrides `noise_mode`."""
-        _check_choice('noise_mode', noise_mode, NOISE_MODES)
         assert_shape(ws, [None, self.num_layers, self.dlatent_size], f'{_where(self)} dlatents ws')
         ws = tf.cast(ws, tf.float32)
-        n = tf.shape(ws)[0]
-        noises = []
-        for k in range(self.num_layers - 1):
-            if noise is not None:
-                noises.append(noise[k])
-            elif noise_mode == 'const':
-                noises.append(self.noise_buffers[k])
-            elif noise_mode == 'random':
-                size = arch.noise_resolution(k)
-                noises.append(tf.random.normal([n, size, size, 1]))
-            else:
-                noises.append(None)
-        x = img = None
-        k = 0
-        for block in self.blocks:
-            count = 1 if block.res == 4 else 2
-            x, img = block(x, img, ws, noises[k:k + count])
-            k += count
-        return img
+        noises = synthesis_noises(self, tf.shape(ws)[0], noise_mode, noise)
+        return run_synthesis_blocks(self.blocks, ws, noises, per_sample=not (self.fused_modconv and gpu_visible()))
 
     def get_config(self):
         return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,

@@ -23,7 +23,7 @@ from sg2tf import networks
 from sg2tf.networks import truncate
 
 REGISTER = 'sg2tf.stylegan1'
-NOISE_MODES = ('const', 'random', 'none')
+NOISE_MODES = arch.NOISE_MODES
 NONLINEARITIES = ('lrelu', 'relu')
 SQRT2 = np.sqrt(2.0)
 

@@ -32,7 +32,7 @@ from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSyn
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, MinibatchStddevLayer,
                           _ModulatedLayer, gpu_visible, modulated_conv2d, normal_init)
 from sg2tf.misc import assert_shape
-from sg2tf.networks import NOISE_MODES, Generator
+from sg2tf.networks import Generator, run_synthesis_blocks, synthesis_noises
 
 SQRT1_2 = np.float32(np.sqrt(0.5))
 
@@ -405,31 +405,12 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         """`noise` (optional): explicit per-conv-layer noise, a list of [N, H, W, 1]; overrides `noise_mode`.
         Without `use_noise` there is no noise whatever the mode. `fp16` (None: the network's setting) computes the
         top `num_fp16_res` resolutions (None: as declared) in float16."""
-        _check_choice('noise_mode', noise_mode, NOISE_MODES)
         assert_shape(ws, [None, self.num_layers, self.dlatent_size], f'{_where(self)} dlatents ws')
         ws = tf.cast(ws, tf.float32)
-        n = tf.shape(ws)[0]
-        noises = []
-        for k in range(self.num_layers - 1):
-            if not self.use_noise:
-                noises.append(None)
-            elif noise is not None:
-                noises.append(noise[k])
-            elif noise_mode == 'const':
-                noises.append(self.noise_buffers[k])
-            elif noise_mode == 'random':
-                size = arch.noise_resolution(k)
-                noises.append(tf.random.normal([n, size, size, 1]))
-            else:
-                noises.append(None)
+        noises = synthesis_noises(self, tf.shape(ws)[0], noise_mode, noise, use_noise=self.use_noise)
         half = _fp16_blocks(self, fp16, num_fp16_res)
-        x = img = None
-        k = 0
-        for block in self.blocks:
-            count = 1 if block.res == 4 else 2
-            x, img = block(x, img, ws, noises[k:k + count], fp16=block.res in half)
-            k += count
-        return img
+        return run_synthesis_blocks(self.blocks, ws, noises, per_sample=not (self.fused_modconv and gpu_visible()),
+                                    block_kwargs=lambda block: {'fp16': block.res in half})
 
     def get_config(self):
         return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,

@@ -18,7 +18,8 @@ from sg2tf import arch
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibSynthesisMixin
 from sg2tf.layers import REGISTER, Conv2dLayer, FullyConnectedLayer, ToRGBLayer, normal_init
 from sg2tf.misc import assert_shape
-from sg2tf.networks import NOISE_MODES, DiscriminatorBlock, DiscriminatorEpilogue, Generator, SynthesisBlock
+from sg2tf.networks import (DiscriminatorBlock, DiscriminatorEpilogue, Generator, SynthesisBlock,
+                            synthesis_noises)
 
 
 def _where(layer: keras.layers.Layer) -> str:
@@ -75,21 +76,9 @@ class RevisedSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
 
     def call(self, ws, noise_mode: str = 'const', noise=None):
         """`noise` (optional): explicit per-conv-layer noise, a list of [N, H, W, 1]; overrides `noise_mode`."""
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f'noise_mode must be one of {list(NOISE_MODES)}, got {noise_mode!r}')
         assert_shape(ws, [None, self.num_layers, self.dlatent_size], f'{_where(self)} dlatents ws')
         ws = tf.cast(ws, tf.float32)
-        noises = []
-        for k in range(self.num_layers - 1):
-            if noise is not None:
-                noises.append(noise[k])
-            elif noise_mode == 'const':
-                noises.append(self.noise_buffers[k])
-            elif noise_mode == 'random':
-                size = arch.noise_resolution(k)
-                noises.append(tf.random.normal([tf.shape(ws)[0], size, size, 1]))
-            else:
-                noises.append(None)
+        noises = synthesis_noises(self, tf.shape(ws)[0], noise_mode, noise)
         x, k = None, 0
         for block in self.blocks:
             count = 1 if block.res == 4 else 2

@@ -16,9 +16,10 @@ import os
 import subprocess
 import sys
 
+from sg2tf import arch
 from sg2tf.cli._common import FP16_HELP, ToolError, atomic_output, check_output, fail, load_generator, set_fp16
 
-NOISE_MODES = ('const', 'random', 'none')
+NOISE_MODES = arch.NOISE_MODES
 _STOCK_OPS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stock_ops.py')
 
 
