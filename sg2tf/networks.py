@@ -20,7 +20,7 @@ SQRT1_2 = np.float32(np.sqrt(0.5))
 # Non-fused modulation (the CPU), static batch 2..PER_SAMPLE_BLOCKS_MAX_BATCH: the synthesis blocks from this
 # resolution up run once per sample (see run_synthesis_blocks).
 PER_SAMPLE_BLOCKS_FROM_RES = 256
-PER_SAMPLE_BLOCKS_MAX_BATCH = 4
+PER_SAMPLE_BLOCKS_MAX_BATCH = 8
 
 
 def synthesis_noises(network, n, noise_mode: str, noise=None, use_noise: bool = True) -> list:
