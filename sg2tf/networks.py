@@ -17,8 +17,8 @@ from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLa
 
 NOISE_MODES = arch.NOISE_MODES
 SQRT1_2 = np.float32(np.sqrt(0.5))
-# Non-fused modulation (the CPU), static batch 2..PER_SAMPLE_BLOCKS_MAX_BATCH: the synthesis blocks from this
-# resolution up run once per sample (see run_synthesis_blocks).
+# On the CPU (no GPU visible), static batch 2..PER_SAMPLE_BLOCKS_MAX_BATCH: the synthesis blocks from this
+# resolution up run once per sample (see run_synthesis_blocks; a GPU keeps the batch together).
 PER_SAMPLE_BLOCKS_FROM_RES = 256
 PER_SAMPLE_BLOCKS_MAX_BATCH = 8
 
@@ -45,7 +45,7 @@ def synthesis_noises(network, n, noise_mode: str, noise=None, use_noise: bool = 
 def run_synthesis_blocks(blocks, ws: tf.Tensor, noises: list, per_sample: bool, block_kwargs=None) -> tf.Tensor:
     """Run synthesis blocks in order (each `block(x, img, ws, its noises)`, one noise at 4x4, two above) -> img.
 
-    With `per_sample` (non-fused modulation) and a static batch of 2..PER_SAMPLE_BLOCKS_MAX_BATCH, the blocks
+    With `per_sample` (the CPU) and a static batch of 2..PER_SAMPLE_BLOCKS_MAX_BATCH, the blocks
     from PER_SAMPLE_BLOCKS_FROM_RES up run once per sample: their modulated convolutions then take the batch-1
     path (kernels modulated per sample, conv fused with its bias, noise and activation) instead of scaling the
     large activations by styles and demodulation coefficients, and their activations exist one sample at a time.
@@ -257,7 +257,7 @@ class SynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         assert_shape(ws, [None, self.num_layers, self.dlatent_size], f'{_where(self)} dlatents ws')
         ws = tf.cast(ws, tf.float32)
         noises = synthesis_noises(self, tf.shape(ws)[0], noise_mode, noise)
-        return run_synthesis_blocks(self.blocks, ws, noises, per_sample=not (self.fused_modconv and gpu_visible()))
+        return run_synthesis_blocks(self.blocks, ws, noises, per_sample=not gpu_visible())
 
     def get_config(self):
         return {'name': self.name, 'resolution': self.resolution, 'num_channels': self.num_channels,

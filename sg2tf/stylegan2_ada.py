@@ -409,7 +409,7 @@ class AdaSynthesisNetwork(DnnlibSynthesisMixin, keras.Model):
         ws = tf.cast(ws, tf.float32)
         noises = synthesis_noises(self, tf.shape(ws)[0], noise_mode, noise, use_noise=self.use_noise)
         half = _fp16_blocks(self, fp16, num_fp16_res)
-        return run_synthesis_blocks(self.blocks, ws, noises, per_sample=not (self.fused_modconv and gpu_visible()),
+        return run_synthesis_blocks(self.blocks, ws, noises, per_sample=not gpu_visible(),
                                     block_kwargs=lambda block: {'fp16': block.res in half})
 
     def get_config(self):
