@@ -3,8 +3,9 @@
     python -I tests/savedmodel_runner.py MODEL_DIR INPUTS.npz OUTPUTS.npz
 
 INPUTS: z, psi, w, optional labels. OUTPUTS: serving_default, serving_default_again, mapping, synthesis,
-synthesis_again, chained (synthesis of mapping's w), plus `bad_z_error` (the message of a call with a z one column short), `big_batch_error` (65 samples),
-`nan_psi_error` and `sg2tf_imported`.
+synthesis_again, synthesis_one (w's first sample alone), chained (synthesis of mapping's w), plus `bad_z_error`
+(the message of a call with a z one column short), `big_batch_error` (65 samples), `nan_psi_error` and
+`sg2tf_imported`.
 """
 import os
 import sys
@@ -28,6 +29,7 @@ def main(model_dir, inputs_path, outputs_path):
     out['chained'] = sigs['synthesis'](w=tf.constant(out['mapping']))['images'].numpy()
     out['synthesis'] = sigs['synthesis'](w=tf.constant(inp['w']))['images'].numpy()
     out['synthesis_again'] = sigs['synthesis'](w=tf.constant(inp['w']))['images'].numpy()
+    out['synthesis_one'] = sigs['synthesis'](w=tf.constant(inp['w'][:1]))['images'].numpy()  # the batch-1 graph
     try:
         sigs['serving_default'](z=tf.constant(inp['z'][:, :-1]), **common)
         out['bad_z_error'] = np.array('')

@@ -80,6 +80,7 @@ def test_signatures_match_keras_in_fresh_process(exported, fixture, tmp_path):
     img = G.synthesis(inputs['w'], noise_mode='const').numpy()
     assert got['synthesis'].dtype == np.float32 and got['synthesis'].shape == img.shape
     assert rel_err(got['synthesis'], img) <= TOL
+    assert got['synthesis_one'].shape == img[:1].shape and rel_err(got['synthesis_one'], img[:1]) <= TOL
     assert got['serving_default'].dtype == np.uint8 and got['serving_default'].shape == (3, G.resolution,
                                                                                           G.resolution, G.num_channels)
     _assert_uint8_matches(got['serving_default'], G(inputs['z'], labels, truncation_psi=PSI).numpy())

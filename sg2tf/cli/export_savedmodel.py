@@ -65,6 +65,15 @@ def _request_checked(x, max_batch: int | None, what: str):
         return tf.identity(x)
 
 
+def _one_sample(w):
+    """`w` of a one-sample request with that static batch of 1: the signature's batch is dynamic, which would
+    leave every request on the batched-activation path; the batch-1 graph has per-sample modulated kernels and
+    fused layer ends (faster, less memory). Same math."""
+    one = w[:1]
+    one.set_shape([1, *w.shape[1:]])
+    return one
+
+
 def build_archive(G, noise_mode: str = 'const', truncation_cutoff: int | None = None, max_batch: int = 64):
     """A `keras.export.ExportArchive` with the three endpoints of a Generator; requests of more than
     `max_batch` samples or a non-finite truncation_psi fail with a clear error."""
@@ -91,7 +100,8 @@ def build_archive(G, noise_mode: str = 'const', truncation_cutoff: int | None = 
 
     def images(w, check=False):
         w = _request_checked(_checked(w, w_spec), max_batch, 'w') if check else w
-        return G.synthesis(w, noise_mode=noise_mode)
+        return tf.cond(tf.shape(w)[0] == 1, lambda: G.synthesis(_one_sample(w), noise_mode=noise_mode),
+                       lambda: G.synthesis(w, noise_mode=noise_mode))
 
     archive = keras.export.ExportArchive()
     archive.track(G)
