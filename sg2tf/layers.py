@@ -44,7 +44,7 @@ def weights_to_be_filled():
 def gpu_visible() -> bool:
     """Fused (grouped-conv) modulation runs only where a GPU is visible: TF's CPU kernels lack grouped-conv
     gradients, and on CPU the non-fused paths (same math) are faster (benchmarks/results/modconv_paths_epyc_zen5.txt:
-    grouped 0.93 / 1.19 s per image at batch 1 / 4, per-sample and shared 0.62); the float16 warning asks it too."""
+    grouped 0.89 / 0.99 s per image at batch 1 / 4, the others 0.57-0.63 / 0.49-0.57); the float16 warning asks too."""
     return bool(tf.config.list_logical_devices('GPU'))
 
 
