@@ -10,12 +10,12 @@ import keras
 import tensorflow as tf
 
 from sg2tf import arch, ops
+from sg2tf.arch import NOISE_MODES
 from sg2tf.misc import assert_shape
 from sg2tf.compat import DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin, DnnlibDiscriminatorMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, LabelConcat,
                           MinibatchStddevLayer, SynthesisLayer, ToRGBLayer, gpu_visible, normal_init)
 
-NOISE_MODES = arch.NOISE_MODES
 SQRT1_2 = np.float32(np.sqrt(0.5))
 # On the CPU (no GPU visible), static batch 2..PER_SAMPLE_BLOCKS_MAX_BATCH: the synthesis blocks from this
 # resolution up run once per sample (see run_synthesis_blocks; a GPU keeps the batch together).

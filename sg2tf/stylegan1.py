@@ -18,12 +18,12 @@ import tensorflow as tf
 from sg2tf import arch
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
 from sg2tf.layers import LabelConcat, MinibatchStddevLayer, normal_init
+from sg2tf.arch import NOISE_MODES
 from sg2tf.misc import assert_shape
 from sg2tf import networks
 from sg2tf.networks import truncate
 
 REGISTER = 'sg2tf.stylegan1'
-NOISE_MODES = arch.NOISE_MODES
 NONLINEARITIES = ('lrelu', 'relu')
 SQRT2 = np.sqrt(2.0)
 

@@ -16,10 +16,9 @@ import os
 import subprocess
 import sys
 
-from sg2tf import arch
+from sg2tf.arch import NOISE_MODES
 from sg2tf.cli._common import FP16_HELP, ToolError, atomic_output, check_output, fail, load_generator, set_fp16
 
-NOISE_MODES = arch.NOISE_MODES
 _STOCK_OPS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stock_ops.py')
 
 
