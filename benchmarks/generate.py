@@ -3,6 +3,7 @@
 
     python benchmarks/generate.py [--impls ref,custom] [--batches 1,4] [--modes run,function,savedmodel]
                                   [--repeat 3] [--resolution 1024] [--sgemm-threads N]
+                                  [--ada-pytorch DIR --torch-python PY]
 
 Call paths (--modes):
   run         `Gs.run(z, None, truncation_psi=0.5)`: the dnnlib API (sg2tf/compat.py; a cached tf.function
@@ -22,7 +23,10 @@ retracing; for run() the count of its cached function). GFLOP/s = the generator'
 (`generator_gflop`) x images/s; '% sgemm' divides it by numpy's float32 2048^2 matmul GFLOP/s with TensorFlow's
 thread count, measured by the same worker right after its timed calls ('sgemm' column: the speed of a shared
 machine drifts, so the yardstick is taken beside each figure; the header has the one measured at the start).
-Prints the CPU model with the table.
+Prints the CPU model with the table. With --ada-pytorch, each batch size also gets a row 'ada-pytorch | G(z)':
+stylegan2-ada-pytorch's own config-f generator on the same threads, `G(z, None, truncation_psi=0.5,
+noise_mode='const')` under torch.no_grad() (benchmarks/_compare.py says what it needs), and its ratio to sg2tf's
+run() is printed under the table.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import _compare  # noqa: E402
 from _machine import (blas_threads_env, cpu_model, peak_rss_mib, reset_peak_rss, sgemm_gflops,  # noqa: E402
                       sgemm_in_process, tf_threads)
 
@@ -183,6 +188,7 @@ def main() -> int:
     ap.add_argument('--repeat', type=int, default=3)
     ap.add_argument('--resolution', type=int, default=1024)
     ap.add_argument('--sgemm-threads', type=int, default=None, help="numpy's BLAS threads (default: TF's)")
+    _compare.add_args(ap)
     ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     ap.add_argument('--savedmodel', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -190,6 +196,7 @@ def main() -> int:
     bad = [m for m in modes if m not in MODES]
     if bad or args.repeat < 1:
         ap.error(f'unknown mode {bad[0]!r} (choose from {", ".join(MODES)})' if bad else '--repeat must be >= 1')
+    _compare.check_args(ap, args)
     if args.worker:
         try:
             if args.worker == 'export':
@@ -227,6 +234,7 @@ def main() -> int:
               'sgemm GFLOP/s | % sgemm | first call s | trace s | traces | peak RSS MiB build / first / steady | '
               'TF tensors peak MiB (steady) |')
         print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+        run_s, ada_s = {}, {}
         for batch in [int(b) for b in args.batches.split(',')]:
             for mode in modes:
                 for impl in args.impls.split(','):
@@ -243,6 +251,21 @@ def main() -> int:
                     print(_row(impl, mode, batch, r, gflop), flush=True)
                     if not r['per_phase']:
                         print('(peak RSS cumulative: this kernel does not allow resetting VmHWM)')
+                    if mode == 'run':
+                        run_s.setdefault(batch, (impl, r['best_s'] / batch))
+            if args.ada_pytorch:
+                r, err = _compare.run(args, 'generate', threads, resolution=args.resolution, batch=batch,
+                                      repeat=args.repeat)
+                if r is None:
+                    print(f'| ada-pytorch | G(z) | {batch} | failed: {err} |', flush=True)
+                    continue
+                print(_row('ada-pytorch', 'G(z)', batch, r, gflop), flush=True)
+                ada_s[batch] = (r['best_s'] / batch, f"torch {r['torch']}, {r['threads']} threads")
+        for batch, (s, torch_info) in ada_s.items():
+            if batch in run_s:
+                impl, ours = run_s[batch]
+                print(f'batch {batch}: sg2tf run() ({impl}) {ours:.2f} s/img = {ours / s:.2f} x '
+                      f"stylegan2-ada-pytorch's {s:.2f} ({torch_info})")
     return 0
 
 

@@ -1,11 +1,14 @@
 """Time and peak memory to load an NVIDIA pickle and to make one image (config-f 1024 by default).
 
     python benchmarks/load_generate.py [--pkl PATH] [--images 3] [--networks Gs] [--call run|eager]
+                                       [--ada-pytorch DIR --torch-python PY]
 
 Without --pkl it first writes a random-weights config-f 1024 snapshot with tools/make_random_pkl.py. Images come
 from `Gs.run(z, None, truncation_psi=0.5, randomize_noise=False)` (compiled), or with --call eager from the
 Keras call `Gs(z)` run eagerly (each op dispatched from Python: more memory, see the records).
-Prints the CPU model (lscpu) beside the figures.
+Prints the CPU model (lscpu) beside the figures. With --ada-pytorch, stylegan2-ada-pytorch converts the same pickle
+into its own format once (its legacy.py), then a fresh process of it loads that (G, D, G_ema) and makes the same
+images from G_ema (`noise_mode='const'`), with its load time and peak RSS (benchmarks/_compare.py).
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from _machine import cpu_model, peak_rss_mib  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+import _compare  # noqa: E402
+from _machine import cpu_model, peak_rss_mib, tf_threads  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -28,7 +32,9 @@ def main() -> int:
     ap.add_argument('--networks', default=None, help="e.g. 'Gs': build only these (load_network_pkl(networks=...))")
     ap.add_argument('--call', default='run', choices=('run', 'eager'),
                     help="run: the dnnlib Gs.run() (compiled, NVIDIA's API); eager: the Keras call Gs(z) uncompiled")
+    _compare.add_args(ap)
     args = ap.parse_args()
+    _compare.check_args(ap, args)
     path = args.pkl
     if path is None:
         path = os.path.join(tempfile.gettempdir(), 'sg2tf-config-f-1024-random.pkl')
@@ -59,6 +65,22 @@ def main() -> int:
         dt = time.perf_counter() - t0
         print(f'image {i} ({img.shape[2]}x{img.shape[3]}, {args.call}): {dt:.2f} s{" (first call)" if i == 0 else ""}, '
               f'peak RSS {peak_rss_mib():.0f} MiB')
+    if args.ada_pytorch:
+        ada_pkl = path + '.ada-pytorch.pkl'
+        if not os.path.exists(ada_pkl):
+            r, err = _compare.run(args, 'convert', tf_threads(), pkl=path, out=ada_pkl)
+            if r is None:
+                print(f'stylegan2-ada-pytorch: converting the pickle failed: {err}')
+                return 1
+        r, err = _compare.run(args, 'load', tf_threads(), pkl=ada_pkl, images=args.images)
+        if r is None:
+            print(f'stylegan2-ada-pytorch: failed: {err}')
+            return 1
+        print(f"stylegan2-ada-pytorch (torch {r['torch']}, {r['threads']} threads), its converted pickle "
+              f"({os.path.getsize(ada_pkl) / 2**20:.0f} MiB): load (G, D, G_ema): {r['load_s']:.1f} s, peak RSS "
+              f"{r['peak_rss_mib']['load']:.0f} MiB (after torch import: {r['peak_rss_mib']['import']:.0f} MiB)")
+        print(f"stylegan2-ada-pytorch images: {', '.join(f'{t:.2f}' for t in r['image_s'])} s, "
+              f"peak RSS {r['peak_after_images']:.0f} MiB")
     return 0
 
 

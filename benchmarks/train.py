@@ -1,11 +1,14 @@
 """Training images/s on this machine for a config, with and without the lazy regularization steps.
 
     python benchmarks/train.py [--cfg small] [--resolution 32] [--channels 1] [--steps 30]
+                               [--ada-pytorch DIR --torch-python PY]
 
 Uses a random uint8 dataset of the given shape (speed does not depend on the content). Prints the CPU model, then
 per variant the img/s and ms per training step overall, then the time of each step function (G main, G reg = path
 length, D main, D reg = R1; ms per call) and of the rest of a step (random draws, host reads of the statistics), so
-the lazy-regularisation steps are seen apart from the main steps.
+the lazy-regularisation steps are seen apart from the main steps. With --ada-pytorch (config `small` only),
+stylegan2-ada-pytorch trains the same config with its own networks, loss and phase schedule in the same run
+(benchmarks/ada_pytorch_worker.py, task train) and the ratio of the two is printed.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import os
 import sys
 import tempfile
 import time
-from _machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+import _compare  # noqa: E402
+from _machine import cpu_model, tf_threads  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,7 +51,11 @@ def main() -> int:
     ap.add_argument('--resolution', type=int, default=32)
     ap.add_argument('--channels', type=int, default=1)
     ap.add_argument('--steps', type=int, default=30)
+    _compare.add_args(ap)
     args = ap.parse_args()
+    _compare.check_args(ap, args)
+    if args.ada_pytorch and args.cfg != 'small':
+        ap.error('--ada-pytorch compares config small only')
     import numpy as np
     import tensorflow as tf
     from sg2tf.training.dataset import DatasetExporter, TFRecordDataset
@@ -62,7 +70,7 @@ def main() -> int:
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; cfg {args.cfg}, '
           f'{args.resolution}x{args.resolution}x{args.channels}')
     print(f'{"variant":<28}{"batch":>6}{"img/s":>9}{"ms/step":>10}')
-    breakdown = []
+    breakdown, img_s = [], []
     for label, overrides in (('with lazy R1 + path length', {}),
                              ('without regularization', dict(r1_gamma=0.0, pl_weight=0.0))):
         cfg = dataclasses.replace(CONFIGS[args.cfg], **overrides)
@@ -80,6 +88,7 @@ def main() -> int:
             trainer.train_step(*next(it))
         dt = time.perf_counter() - t0
         print(f'{label:<28}{cfg.batch_size:>6}{args.steps * cfg.batch_size / dt:>9.1f}{1000 * dt / args.steps:>10.1f}')
+        img_s.append(args.steps * cfg.batch_size / dt)
         breakdown.append((label, timers, dt))
     print(f'\nper step function over the {args.steps} timed steps (ms per call, calls; rest = draws and host reads '
           f'outside the step functions, per training step)')
@@ -91,6 +100,16 @@ def main() -> int:
         traces = '/'.join(str(t.fn.experimental_get_tracing_count()) for t in timers.values())
         print(f'{label:<28}' + ''.join(cells) + f'{1000 * rest / args.steps:>10.1f}{traces:>10}')
     print('traces: tf.function tracing counts after all steps, in column order (0: never called)')
+    if args.ada_pytorch:
+        r, err = _compare.run(args, 'train', tf_threads(), resolution=args.resolution, channels=args.channels,
+                              steps=args.steps)
+        if r is None:
+            print(f'stylegan2-ada-pytorch: failed: {err}')
+            return 1
+        phases = ', '.join(f'{k} {v[0]:.1f} ({v[1]})' for k, v in r['phases'].items() if v[0] is not None)
+        print(f"stylegan2-ada-pytorch (torch {r['torch']}, {r['threads']} threads), with lazy R1 + path length: "
+              f"{r['img_s']:.1f} img/s, {r['ms_step']:.1f} ms/step; ms per phase call (calls): {phases}")
+        print(f'sg2tf / stylegan2-ada-pytorch: {img_s[0] / r["img_s"]:.2f} x (with regularization)')
     return 0
 
 
