@@ -61,3 +61,23 @@ def test_no_python_callback_inside_a_step(trained):
         assert 'AssignVariableOp' in ops or 'AssignAddVariableOp' in ops, f'{name}: graph not found'  # sanity
         assert not ops & PYTHON_OPS, f'{name} calls back into Python: {sorted(ops & PYTHON_OPS)}'
 
+
+
+def test_random_draws_compiled_once_and_equal_to_eager(trained):
+    """A step's random draws run as two tf.functions (main passes, path length), each traced once in 7 steps, with
+    the values of the eager draws (stateless seeds from the step number)."""
+    import numpy as np
+    from sg2tf.training.loop import Stream, draw_generator_inputs, random_labels
+    trainer, _ = trained
+    for fn in (trainer._draw_main, trainer._draw_pl):
+        assert isinstance(fn, tf.types.experimental.PolymorphicFunction)
+        assert fn.experimental_get_tracing_count() == 1
+    B, step = trainer.cfg.batch_size, 5
+    real_labels = tf.constant(trainer.data.labels[:B], tf.float32)
+    g_in, d_in = trainer._draw_main(tf.constant(step, tf.int64), real_labels)
+    labels = random_labels(trainer.data.labels, B, trainer.seed, step, Stream.G_MAIN_LABELS)
+    for got, eager in ((g_in, draw_generator_inputs(trainer.G, B, labels, trainer.seed, step, Stream.G_MAIN)),
+                       (d_in, draw_generator_inputs(trainer.G, B, real_labels, trainer.seed, step, Stream.D_MAIN))):
+        for a, b in zip(tf.nest.flatten(got), tf.nest.flatten(eager)):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert trainer._draw_main.experimental_get_tracing_count() == 1

@@ -94,14 +94,15 @@ GENERATOR_DRAWS = {'latents': 0, 'style_mix_latents2': 1, 'style_mix_uniform': 2
                    'noise': 5}
 
 
-def step_seed(seed: int, step: int, stream: int) -> tf.Tensor:
-    """The stateless-RNG seed of one stream at one step."""
+def step_seed(seed: int, step: int | tf.Tensor, stream: int) -> tf.Tensor:
+    """The stateless-RNG seed of one stream at one step (`step` a Python int or an int64 tensor)."""
     if not 0 <= stream < STREAMS_PER_STEP:
         raise ValueError(f'random stream {stream} outside [0, {STREAMS_PER_STEP})')
-    return tf.constant([seed, step * STREAMS_PER_STEP + stream], tf.int64)
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64) * STREAMS_PER_STEP + int(stream)])
 
 
-def draw_generator_inputs(G, n: int, labels: tf.Tensor, seed: int, step: int, stream: Stream) -> GeneratorInputs:
+def draw_generator_inputs(G, n: int, labels: tf.Tensor, seed: int, step: int | tf.Tensor,
+                          stream: Stream) -> GeneratorInputs:
     """Stateless draws for one training-mode G pass of the global minibatch (n samples)."""
     num_ws = arch.num_layers(G.resolution)
     s = {what: step_seed(seed, step, stream + k) for what, k in GENERATOR_DRAWS.items()}
@@ -117,12 +118,14 @@ def draw_generator_inputs(G, n: int, labels: tf.Tensor, seed: int, step: int, st
                for k in range(num_ws - 1)])
 
 
-def random_labels(all_labels: np.ndarray, n: int, seed: int, step: int, stream: Stream) -> tf.Tensor:
+def random_labels(all_labels: np.ndarray | tf.Tensor, n: int, seed: int, step: int | tf.Tensor,
+                  stream: Stream) -> tf.Tensor:
     """Uniformly random rows of the dataset's label array (`[n, 0]` when unconditional)."""
     if all_labels.shape[1] == 0:
         return tf.zeros([n, 0], tf.float32)
-    idx = tf.random.stateless_uniform([n], step_seed(seed, step, stream), 0, len(all_labels), dtype=tf.int32)
-    return tf.gather(tf.constant(all_labels, tf.float32), idx)
+    idx = tf.random.stateless_uniform([n], step_seed(seed, step, stream), 0, int(all_labels.shape[0]),
+                                      dtype=tf.int32)
+    return tf.gather(tf.cast(all_labels, tf.float32), idx)
 
 
 def save_image_grid(images_nhwc: np.ndarray, path: str, grid: tuple[int, int]) -> None:
@@ -196,6 +199,11 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
             self.cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name='cur_nimg')
         self.steps = StyleGAN2Steps(self.G, self.D, self.Gs, self.loss, self.G_opt, self.D_opt, self.strategy, jit=jit)
+        # A step's random draws (some 60 small stateless ops) as two compiled calls, not one eager dispatch each;
+        # the step is a tensor argument, so each is traced once. Same values as drawn eagerly.
+        self._all_labels = tf.constant(self.data.labels, tf.float32)  # captured, not copied into the graph
+        wrap = tf.function if jit else (lambda f: f)
+        self._draw_main, self._draw_pl = wrap(self._main_draws), wrap(self._pl_draws)
         self.checkpoint = tf.train.Checkpoint(state=self._state_module())
         ckpt_dir = os.path.join(outdir, 'checkpoints')
         if not is_chief:  # other workers write to a scratch directory (MultiWorkerMirroredStrategy convention)
@@ -238,22 +246,29 @@ class Trainer:
         return path
 
     # -- one minibatch ----------------------------------------------------------------------------------------
+    def _main_draws(self, step, real_labels) -> tuple[GeneratorInputs, GeneratorInputs]:
+        """The G main and D main passes' generator inputs of one step."""
+        B = self.cfg.batch_size
+        g_labels = random_labels(self._all_labels, B, self.seed, step, Stream.G_MAIN_LABELS)
+        return (draw_generator_inputs(self.G, B, g_labels, self.seed, step, Stream.G_MAIN),
+                draw_generator_inputs(self.G, B, real_labels, self.seed, step, Stream.D_MAIN))
+
+    def _pl_draws(self, step) -> tuple[GeneratorInputs, tf.Tensor]:
+        """The path-length pass's generator inputs and its image-space noise."""
+        n = self.cfg.batch_size // self.cfg.pl_batch_shrink
+        labels = random_labels(self._all_labels, n, self.seed, step, Stream.PL_LABELS)
+        pl_noise = tf.random.stateless_normal([n, self.G.resolution, self.G.resolution, self.G.num_channels],
+                                              step_seed(self.seed, step, Stream.PL_NOISE))
+        return draw_generator_inputs(self.G, n, labels, self.seed, step, Stream.G_REG), pl_noise
+
     def train_step(self, reals, real_labels) -> dict:
         cfg, step, B = self.cfg, int(self.step.numpy()), self.cfg.batch_size
-        all_labels = self.data.labels
         stats = {}
-        g_in = draw_generator_inputs(self.G, B, random_labels(all_labels, B, self.seed, step, Stream.G_MAIN_LABELS),
-                                     self.seed, step, Stream.G_MAIN)
+        g_in, d_in = self._draw_main(tf.constant(step, tf.int64), tf.cast(real_labels, tf.float32))
         stats.update(self.steps.G_main_step(g_in))
         if step % cfg.G_reg_interval == 0 and cfg.pl_weight > 0:
-            n = B // cfg.pl_batch_shrink
-            pl_in = draw_generator_inputs(self.G, n, random_labels(all_labels, n, self.seed, step, Stream.PL_LABELS),
-                                          self.seed, step, Stream.G_REG)
-            pl_noise = tf.random.stateless_normal([n, self.G.resolution, self.G.resolution, self.G.num_channels],
-                                                  step_seed(self.seed, step, Stream.PL_NOISE))
-            stats.update(self.steps.G_reg_step(pl_in, pl_noise))
+            stats.update(self.steps.G_reg_step(*self._draw_pl(tf.constant(step, tf.int64))))
         beta = ema_beta(B, cfg.ema_kimg, cfg.ema_rampup, int(self.cur_nimg.numpy()))
-        d_in = draw_generator_inputs(self.G, B, real_labels, self.seed, step, Stream.D_MAIN)
         stats.update(self.steps.D_main_step(d_in, reals, real_labels, tf.constant(beta, tf.float32)))
         if step % cfg.D_reg_interval == 0 and cfg.r1_gamma > 0:
             stats.update(self.steps.D_reg_step(reals, real_labels))
