@@ -6,11 +6,10 @@ pillow` (its own requirements)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 
-from _machine import blas_threads_env
+from _machine import blas_threads_env, worker_result
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ada_pytorch_worker.py')
 
@@ -35,9 +34,4 @@ def run(args: argparse.Namespace, task: str, threads: int, **options) -> tuple[d
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     env.update(blas_threads_env(threads))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    for ln in res.stdout.splitlines():
-        if ln.startswith('RESULT '):
-            return json.loads(ln[7:]), ''
-        if ln.startswith('ERROR '):
-            return None, json.loads(ln[6:])
-    return None, (res.stderr.strip().splitlines() or ['?'])[-1]
+    return worker_result(res.stdout, res.stderr)

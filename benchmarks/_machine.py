@@ -84,3 +84,15 @@ def sgemm_gflops(threads: int, n: int = 2048, repeat: int = 10) -> float:
     if res.returncode:
         raise RuntimeError(f'sgemm measurement failed: {(res.stderr.strip().splitlines() or ["?"])[-1]}')
     return float(res.stdout.strip().splitlines()[-1])
+
+
+def worker_result(stdout: str, stderr: str) -> tuple[dict | None, str]:
+    """A benchmark worker's 'RESULT {json}' line -> (dict, ''), or its 'ERROR "why"' line / last stderr line ->
+    (None, why)."""
+    import json
+    for ln in stdout.splitlines():
+        if ln.startswith('RESULT '):
+            return json.loads(ln[7:]), ''
+        if ln.startswith('ERROR '):
+            return None, json.loads(ln[6:])
+    return None, (stderr.strip().splitlines() or ['?'])[-1]

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import _compare  # noqa: E402
-from _machine import (blas_threads_env, cpu_model, peak_rss_mib, reset_peak_rss, sgemm_gflops,  # noqa: E402
+from _machine import (blas_threads_env, cpu_model, worker_result, peak_rss_mib, reset_peak_rss, sgemm_gflops,  # noqa: E402
                       sgemm_in_process, tf_threads)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -159,12 +159,7 @@ def _spawn(args: list[str], threads: int) -> tuple[dict | None, str]:
     env = dict(os.environ, **blas_threads_env(threads))
     res = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
                          env=env)
-    for ln in res.stdout.splitlines():
-        if ln.startswith('RESULT '):
-            return json.loads(ln[7:]), ''
-        if ln.startswith('ERROR '):
-            return None, json.loads(ln[6:])
-    return None, (res.stderr.strip().splitlines() or ['?'])[-1]
+    return worker_result(res.stdout, res.stderr)
 
 
 def _row(impl: str, mode: str, batch: int, r: dict, gflop: float) -> str:
