@@ -96,3 +96,13 @@ def worker_result(stdout: str, stderr: str) -> tuple[dict | None, str]:
         if ln.startswith('ERROR '):
             return None, json.loads(ln[6:])
     return None, (stderr.strip().splitlines() or ['?'])[-1]
+
+
+def time_calls(call, repeat: int) -> list[float]:
+    """Wall seconds of `repeat` calls of `call()`, one after the other."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times

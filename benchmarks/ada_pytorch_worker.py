@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _machine import peak_rss_mib, reset_peak_rss, sgemm_in_process  # noqa: E402
+from _machine import peak_rss_mib, reset_peak_rss, sgemm_in_process, time_calls  # noqa: E402
 
 
 def config_f_generator(resolution: int):
@@ -45,11 +45,7 @@ def _timed(call, repeat: int, peak: dict) -> dict:
     first = time.perf_counter() - t0
     peak['first'] = peak_rss_mib()
     reset_peak_rss()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
+    times = time_calls(call, repeat)
     peak['steady'] = peak_rss_mib()
     return {'first_s': first, 'best_s': min(times), 'median_s': sorted(times)[len(times) // 2], 'traces': None}
 

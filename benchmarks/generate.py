@@ -40,7 +40,7 @@ import tempfile
 import time
 import _compare  # noqa: E402
 from _machine import (blas_threads_env, cpu_model, worker_result, peak_rss_mib, reset_peak_rss, sgemm_gflops,  # noqa: E402
-                      sgemm_in_process, tf_threads)
+                      sgemm_in_process, tf_threads, time_calls)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,11 +133,7 @@ def worker(impl: str, mode: str, batch: int, repeat: int, resolution: int, saved
     peak['first'] = peak_rss_mib()
     reset_peak_rss()
     _tensor_peak_mib(reset=True)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
+    times = time_calls(call, repeat)
     peak['steady'] = peak_rss_mib()
     peak['tensors'] = _tensor_peak_mib()
     sgemm = sgemm_in_process()  # BLAS threads: set in this worker's environment by the parent
