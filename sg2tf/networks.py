@@ -21,6 +21,11 @@ SQRT1_2 = np.float32(np.sqrt(0.5))
 # resolution up run once per sample (see run_synthesis_blocks; a GPU keeps the batch together).
 PER_SAMPLE_BLOCKS_FROM_RES = 256
 PER_SAMPLE_BLOCKS_MAX_BATCH = 8
+# On the CPU, the synthesis blocks from BAND_FROM_RES up run in horizontal bands of the final image,
+# BAND_ROWS rows each, one band after the other (see run_synthesis_blocks): their full-resolution
+# activations then never exist whole.
+BAND_FROM_RES = 512
+BAND_ROWS = 256
 
 
 def synthesis_noises(network, n, noise_mode: str, noise=None, use_noise: bool = True) -> list:
@@ -45,33 +50,88 @@ def synthesis_noises(network, n, noise_mode: str, noise=None, use_noise: bool = 
 def run_synthesis_blocks(blocks, ws: tf.Tensor, noises: list, per_sample: bool, block_kwargs=None) -> tf.Tensor:
     """Run synthesis blocks in order (each `block(x, img, ws, its noises)`, one noise at 4x4, two above) -> img.
 
-    With `per_sample` (the CPU) and a static batch of 2..PER_SAMPLE_BLOCKS_MAX_BATCH, the blocks
-    from PER_SAMPLE_BLOCKS_FROM_RES up run once per sample: their modulated convolutions then take the batch-1
-    path (kernels modulated per sample, conv fused with its bias, noise and activation) instead of scaling the
-    large activations by styles and demodulation coefficients, and their activations exist one sample at a time.
-    Same math; the lower resolutions, where a batched conv pays, stay batched. `block_kwargs(block)`: extra call
-    arguments per block (the ADA blocks' float16 switch)."""
+    `per_sample` (the CPU) turns on two ways of running the same math in less time and memory:
+    - a static batch of 2..PER_SAMPLE_BLOCKS_MAX_BATCH runs the blocks from PER_SAMPLE_BLOCKS_FROM_RES up once
+      per sample: their modulated convolutions then take the batch-1 path (kernels modulated per sample, conv
+      fused with its bias, noise and activation) instead of scaling the large activations by styles and
+      demodulation coefficients, and their activations exist one sample at a time. The lower resolutions, where
+      a batched conv pays, stay batched.
+    - the blocks from BAND_FROM_RES up run in bands of BAND_ROWS rows of the final image (`_run_in_bands`).
+    `block_kwargs(block)`: extra call arguments per block (the ADA blocks' float16 switch)."""
     kwargs = block_kwargs or (lambda block: {})
     ends = np.cumsum([1 if block.res == 4 else 2 for block in blocks])
-    starts = np.concatenate([[0], ends[:-1]])
+    own = [noises[start:end] for start, end in zip(np.concatenate([[0], ends[:-1]]), ends)]
     batch = ws.shape[0]
-    split = len(blocks)
-    if per_sample and batch is not None and 2 <= batch <= PER_SAMPLE_BLOCKS_MAX_BATCH:
-        split = next((i for i, block in enumerate(blocks) if block.res >= PER_SAMPLE_BLOCKS_FROM_RES and i > 0),
-                     len(blocks))
-    x = img = None
-    for i in range(split):
-        x, img = blocks[i](x, img, ws, noises[starts[i]:ends[i]], **kwargs(blocks[i]))
+    split = banded = len(blocks)
+    if per_sample:
+        banded = next((i for i, block in enumerate(blocks) if block.res >= BAND_FROM_RES and i > 0), len(blocks))
+        if batch is not None and 2 <= batch <= PER_SAMPLE_BLOCKS_MAX_BATCH:
+            split = next((i for i, block in enumerate(blocks) if block.res >= PER_SAMPLE_BLOCKS_FROM_RES and i > 0),
+                         len(blocks))
+    split = min(split, banded)
+
+    def run(x, img, ws, lo, hi, noise_lists):
+        for i in range(lo, hi):
+            x, img = blocks[i](x, img, ws, noise_lists[i - lo], **kwargs(blocks[i]))
+        return x, img
+
+    def top(x, img, ws, noise_lists):  # blocks split.. : per sample or batched, the highest in bands
+        x, img = run(x, img, ws, split, banded, noise_lists)
+        if banded == len(blocks):
+            return img
+        return _run_in_bands(blocks[banded:], x, img, ws, noise_lists[banded - split:], kwargs)
+
+    x, img = run(None, None, ws, 0, split, own)
     if split == len(blocks):
         return img
+    if split == banded or batch is None or not (2 <= batch <= PER_SAMPLE_BLOCKS_MAX_BATCH):
+        return top(x, img, ws, own[split:])
     images = []
     for s in range(batch):
-        xs, imgs = x[s:s + 1], None if img is None else img[s:s + 1]
-        for i in range(split, len(blocks)):
-            own = [nz if nz is None or nz.shape[0] == 1 else nz[s:s + 1] for nz in noises[starts[i]:ends[i]]]
-            xs, imgs = blocks[i](xs, imgs, ws[s:s + 1], own, **kwargs(blocks[i]))
-        images.append(imgs)
+        sample_noises = [[nz if nz is None or nz.shape[0] == 1 else nz[s:s + 1] for nz in lst] for lst in own[split:]]
+        images.append(top(x[s:s + 1], None if img is None else img[s:s + 1], ws[s:s + 1], sample_noises))
     return tf.concat(images, axis=0)
+
+
+def _run_in_bands(blocks, x: tf.Tensor, img: tf.Tensor | None, ws: tf.Tensor, noise_lists: list, kwargs):
+    """The last synthesis blocks, band after band of BAND_ROWS output rows -> img [N, R, R, C].
+
+    Every op of a StyleGAN2 synthesis block acts on a few neighbouring rows (3x3 and 1x1 convs, the 2x
+    up-convolution and the FIR filters; no normalization over the image), so the output rows [r0, r1) need only
+    the input rows [r0 / 2 - m, r1 / 2 + m) of each block, m = `_band_margin`. Each band runs its blocks on such a
+    slice, keeps the rows that are exact and hands them on; rows beyond the image are the zero padding as in
+    the whole image. Same sums as the whole image: only the GEMM shapes differ (round-off). A control
+    dependency makes each band wait for the previous one, so only one band's activations exist at a time."""
+    res = blocks[-1].res
+    edges = list(range(0, res, BAND_ROWS)) + [res]
+    images = []
+    for r0, r1 in zip(edges[:-1], edges[1:]):
+        rows = []  # per block: (first, end) of its input slice, (first, end) of the output rows to keep
+        for block in reversed(blocks):
+            m = _band_margin(block)
+            first, end = max(0, r0 // 2 - m), min(block.res // 2, -(-r1 // 2) + m)
+            rows.append(((first, end), (r0, r1)))
+            r0, r1 = first, end
+        rows.reverse()
+        with tf.control_dependencies(images[-1:]):
+            (first, end), _ = rows[0]
+            xs = tf.identity(x[:, first:end])
+            imgs = None if img is None else tf.identity(img[:, first:end])
+        for block, noises, ((first, end), (keep0, keep1)) in zip(blocks, noise_lists, rows):
+            noises = [nz if nz is None else nz[:, 2 * first:2 * end] for nz in noises]
+            xs, imgs = block(xs, imgs, ws, noises, **kwargs(block))
+            lo, hi = keep0 - 2 * first, keep1 - 2 * first
+            xs = xs[:, lo:hi]
+            imgs = None if imgs is None else imgs[:, lo:hi]
+        images.append(imgs)
+    return tf.concat(images, axis=1)
+
+
+def _band_margin(block) -> int:
+    """Input rows a block's output band needs beyond its own on each side: the up-convolution's kernel and FIR
+    filter reach (k + taps) / 4 input rows, the following 3x3 conv and the skip paths' filters one more."""
+    taps = 2 if block.resample_kernel is None else len(block.resample_kernel)
+    return (3 + taps) // 4 + 2
 
 
 def _check_choice(what: str, value, choices):
@@ -184,9 +244,9 @@ class SynthesisBlock(keras.layers.Layer):
         """x: features or None (4x4); img: RGB skip path or None; ws: full W [N, L, w_dim]; noises: per conv."""
         where, half = _where(self), self.res // 2
         if self.res > 4:
-            assert_shape(x, [None, half, half, self.in_channels], f'{where} input x')
+            assert_shape(x, [None, None, half, self.in_channels], f'{where} input x')  # rows: maybe a band
         if img is not None:
-            assert_shape(img, [None, half, half, self.num_channels], f'{where} input img')
+            assert_shape(img, [None, None, half, self.num_channels], f'{where} input img')
         if self.res == 4:
             x = self.const(tf.shape(ws)[0])
             x = self.conv1(x, ws[:, arch.w_index(4, 'Conv')], noises[0])
@@ -199,9 +259,9 @@ class SynthesisBlock(keras.layers.Layer):
         if self.torgb is not None:
             y = self.torgb(x, ws[:, arch.w_index(self.res, 'ToRGB')])
             img = y if img is None or self.architecture != 'skip' else ops.upsample_2d(img, self.resample_filter) + y
-        assert_shape(x, [None, self.res, self.res, self.out_channels], f'{where} output x')
+        assert_shape(x, [None, None, self.res, self.out_channels], f'{where} output x')
         if img is not None:
-            assert_shape(img, [None, self.res, self.res, self.num_channels], f'{where} output img')
+            assert_shape(img, [None, None, self.res, self.num_channels], f'{where} output img')
         return x, img
 
     def get_config(self):

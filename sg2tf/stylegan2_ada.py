@@ -328,9 +328,9 @@ class AdaSynthesisBlock(keras.layers.Layer):
         where, half = _where(self), self.res // 2
         dtype = tf.float16 if fp16 else tf.float32
         if self.res > 4:
-            assert_shape(x, [None, half, half, self.in_channels], f'{where} input x')
+            assert_shape(x, [None, None, half, self.in_channels], f'{where} input x')  # rows: maybe a band
         if img is not None:
-            assert_shape(img, [None, half, half, self.num_channels], f'{where} input img')
+            assert_shape(img, [None, None, half, self.num_channels], f'{where} input img')
         if self.res == 4:
             x = tf.cast(self.const(tf.shape(ws)[0]), dtype)
             x = self.conv1(x, ws[:, arch.w_index(4, 'Conv')], noises[0])
