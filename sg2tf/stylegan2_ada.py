@@ -159,7 +159,8 @@ class AdaSynthesisLayer(_ModulatedLayer):
 
     def call(self, x, w, noise=None):
         pre, post = ops.split_gain(self.activation)
-        x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=True, up=self.up,
+        weight, styles = self.weight_and_styles(x, w)
+        x = modulated_conv2d(x, weight, styles, demodulate=True, up=self.up,
                              resample_filter=self.resample_filter, fused=self._fused, gain=pre)
         noise = None if noise is None or self.noise_strength is None else noise * (self.noise_strength * pre)
         return ops.bias_act(x, self.bias * pre, act=self.activation, gain=post, noise=noise,
@@ -189,7 +190,8 @@ class AdaToRGBLayer(_ModulatedLayer):
         self.built = True
 
     def call(self, x, w):
-        x = modulated_conv2d(x, self.scaled_weight(), self.styles(w), demodulate=False, fused=self._fused)
+        weight, styles = self.weight_and_styles(x, w)
+        x = modulated_conv2d(x, weight, styles, demodulate=False, fused=self._fused)
         return ops.bias_act(x, self.bias, clamp=_clamp_arg(self.conv_clamp))
 
     def get_config(self):
