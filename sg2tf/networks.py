@@ -101,17 +101,23 @@ def _run_in_bands(blocks, x: tf.Tensor, img: tf.Tensor | None, ws: tf.Tensor, no
     the input rows [r0 / 2 - m, r1 / 2 + m) of each block, m = `_band_margin`. Each band runs its blocks on such a
     slice, keeps the rows that are exact and hands them on; rows beyond the image are the zero padding as in
     the whole image. Same sums as the whole image: only the GEMM shapes differ (round-off). A control
-    dependency makes each band wait for the previous one, so only one band's activations exist at a time."""
+    dependency makes each band wait for the previous one, so only one band's activations exist at a time.
+    Every band's slice of a block has the same height (the ones at the image's edges reach further inward):
+    TensorFlow's oneDNN kernels keep per-shape state (~70 MiB for a transposed conv at 1024x1024), so bands of
+    one shape cost it once."""
     res = blocks[-1].res
     edges = list(range(0, res, BAND_ROWS)) + [res]
+    heights, h = [], min(BAND_ROWS, res)   # per block from the top: the input slice height of every band
+    for block in reversed(blocks):
+        h = min(block.res // 2, -(-h // 2) + 2 * _band_margin(block))
+        heights.append(h)
     images = []
     for r0, r1 in zip(edges[:-1], edges[1:]):
         rows = []  # per block: (first, end) of its input slice, (first, end) of the output rows to keep
-        for block in reversed(blocks):
-            m = _band_margin(block)
-            first, end = max(0, r0 // 2 - m), min(block.res // 2, -(-r1 // 2) + m)
-            rows.append(((first, end), (r0, r1)))
-            r0, r1 = first, end
+        for block, h in zip(reversed(blocks), heights):
+            first = min(max(0, r0 // 2 - _band_margin(block)), block.res // 2 - h)
+            rows.append(((first, first + h), (r0, r1)))
+            r0, r1 = first, first + h
         rows.reverse()
         with tf.control_dependencies(images[-1:]):
             (first, end), _ = rows[0]

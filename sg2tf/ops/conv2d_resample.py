@@ -47,6 +47,11 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
         x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), impl=impl)
         return tf.nn.conv2d(x, w, strides=down, padding='VALID')
 
+    if groups == 1 and up == 2 and kw == 3 and POLYPHASE_UP and not _gpu_visible():
+        # The four phases start one sample before the transposed conv's output and end two after it.
+        x = _polyphase_up2(x, w)
+        p = (taps - up) - (kw - 1)
+        return upfirdn2d(x, f, padding=((p + 1) // 2 + up - 2, p // 2 - 1), gain=up ** 2, impl=impl)
     if groups == 1:
         x = _transposed_conv(x, w, up)
     else:
@@ -70,6 +75,36 @@ def _transposed_conv(x: tf.Tensor, w: tf.Tensor, stride: int) -> tf.Tensor:
     # took 19 ms against 2.7 ms (AMD EPYC, TF 2.21), once per up-conv and call.
     wt = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2])  # HWIO -> [k, k, Cout, Cin] (conv2d_transpose's layout)
     return tf.nn.conv2d_transpose(x, wt, out_shape, strides=stride, padding='VALID')
+
+
+# Phase p of the stride-2 transposed conv of a 3x3 kernel, on x padded by one sample before: its taps as
+# (offset, kernel index) along one axis. Output sample 2m + p is the transposed conv's sample 2m + p - 1.
+_PHASE_TAPS = {0: ((0, 1),), 1: ((0, 0), (1, 2))}
+# On the CPU a 3x3 up-convolution runs as four stride-1 convolutions (`_polyphase_up2`) instead of a transposed
+# conv: TensorFlow's oneDNN transposed conv keeps ~2x its output's size per input shape for the life of the
+# process (benchmarks/results/generate_epyc_zen5.txt: peak RSS), the stride-1 convs keep nothing.
+POLYPHASE_UP = True
+
+
+def _gpu_visible() -> bool:
+    return bool(tf.config.list_logical_devices('GPU'))
+
+
+def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+    """NVIDIA's stride-2 transposed conv of `x` [N, H, W, Cin] with the flipped 3x3 kernel `w`, as its four phases:
+    phase (py, px) is a stride-1 conv with 1 or 2 taps per axis (9 taps in all, no zero multiplies), padded so
+    each has H + 2 x W + 2 outputs; interleaved -> [N, 2H + 4, 2W + 4, Cout] = transposed samples -1 .. 2H + 2
+    (those beyond its 2H + 1 are zero)."""
+    n, h, wd, cout = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], w.shape[3]
+    rows = []
+    for py in range(2):
+        phases = []
+        for px in range(2):
+            k = tf.stack([tf.stack([w[iy, ix] for _, ix in _PHASE_TAPS[px]]) for _, iy in _PHASE_TAPS[py]])
+            pad_y, pad_x = [[1, len(_PHASE_TAPS[p])] for p in (py, px)]  # output H + 2: 1 tap (1, 1), 2 taps (1, 2)
+            phases.append(tf.nn.conv2d(x, k, 1, [[0, 0], pad_y, pad_x, [0, 0]]))
+        rows.append(tf.reshape(tf.stack(phases, axis=3), [n, h + 2, 2 * (wd + 2), cout]))
+    return tf.reshape(tf.stack(rows, axis=2), [n, 2 * (h + 2), 2 * (wd + 2), cout])
 
 
 def upsample_conv_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
