@@ -167,7 +167,7 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, demodul
     w = weight[None] * scale[:, None, None]                                  # [N, k, k, Cin, Cout], one product
     w = tf.cast(w, x.dtype)
     if per_sample:
-        outs = [ops.conv2d_resample(x if batch == 1 else x[i:i + 1], w[i], resample_filter, up=up)
+        outs = [ops.conv2d_resample(x if batch == 1 else x[i:i + 1], w[i], resample_filter, up=up, polyphase=True)
                 for i in range(batch)]
         return outs[0] if batch == 1 else tf.concat(outs, axis=0)
     return _grouped_conv(x, w, resample_filter, up)

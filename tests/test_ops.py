@@ -297,6 +297,20 @@ def test_conv2d_resample_matches_numpy(k, up, down, groups):
     assert rel_err(y, ref) <= 1e-5
 
 
+@pytest.mark.parametrize('taps', [[1, 1], [1, 2, 1], [1, 3, 3, 1], [1, 4, 6, 4, 1], [1, 5, 10, 10, 5, 1]])
+def test_polyphase_up_conv_matches_numpy(taps):
+    """The four-phase up-convolution (the generator's per-sample path on the CPU) is NVIDIA's upsample_conv_2d
+    for every FIR length, non-square images included."""
+    rnd = np.random.RandomState(3)
+    x = rnd.randn(2, 9, 7, 5).astype(np.float32)
+    w = rnd.randn(3, 3, 5, 4).astype(np.float32)
+    f = ops.setup_filter(taps)
+    y = ops.conv2d_resample(x, w, f, up=2, polyphase=True).numpy()
+    ref = conv2d_resample_numpy(x, w, f, 2, 1)
+    assert y.shape == ref.shape == (2, 18, 14, 4)
+    assert rel_err(y, ref) <= 1e-5
+
+
 def test_conv2d_resample_rejects_bad_arguments():
     x, f = tf.ones([1, 4, 4, 3]), ops.setup_filter([1, 3, 3, 1])
     with pytest.raises(ValueError, match='not both'):

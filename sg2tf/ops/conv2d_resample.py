@@ -13,7 +13,7 @@ from sg2tf.ops.upfirdn2d import upfirdn2d
 
 
 def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up: int = 1, down: int = 1,
-                    groups: int | None = 1, impl: str = 'auto') -> tf.Tensor:
+                    groups: int | None = 1, impl: str = 'auto', polyphase: bool = False) -> tf.Tensor:
     """Convolve `x` [N, H, W, groups * Cin] with `w` [k, k, Cin, Cout]; output [N, H*up/down, W*up/down, Cout].
 
     - up = down = 1: stride-1 'SAME' convolution.
@@ -25,6 +25,10 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     (groups = N). tf.nn.conv2d infers the grouping from the channel counts, so None (grouped, count not given)
     works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
     so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
+    `polyphase` (3x3 kernels, up=2): the transposed conv as four stride-1 convs (`_polyphase_up2`), the
+    generator's per-sample path on the CPU: TensorFlow's oneDNN transposed conv keeps ~2x its output's size per
+    input shape for the life of the process, stride-1 convs keep nothing. Not for training: their gradients
+    are slower than the transposed conv's (benchmarks/train.py: G step 50-56 against 36-38 ms).
     """
     up, down = int(up), int(down)
     if up < 1 or down < 1 or (up > 1 and down > 1):
@@ -47,7 +51,7 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
         x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), impl=impl)
         return tf.nn.conv2d(x, w, strides=down, padding='VALID')
 
-    if groups == 1 and up == 2 and kw == 3 and POLYPHASE_UP and not _gpu_visible():
+    if polyphase and groups == 1 and up == 2 and kw == 3:
         # The four phases start one sample before the transposed conv's output and end two after it.
         x = _polyphase_up2(x, w)
         p = (taps - up) - (kw - 1)
@@ -80,15 +84,6 @@ def _transposed_conv(x: tf.Tensor, w: tf.Tensor, stride: int) -> tf.Tensor:
 # Phase p of the stride-2 transposed conv of a 3x3 kernel, on x padded by one sample before: its taps as
 # (offset, kernel index) along one axis. Output sample 2m + p is the transposed conv's sample 2m + p - 1.
 _PHASE_TAPS = {0: ((0, 1),), 1: ((0, 0), (1, 2))}
-# On the CPU a 3x3 up-convolution runs as four stride-1 convolutions (`_polyphase_up2`) instead of a transposed
-# conv: TensorFlow's oneDNN transposed conv keeps ~2x its output's size per input shape for the life of the
-# process (benchmarks/results/generate_epyc_zen5.txt: peak RSS), the stride-1 convs keep nothing.
-POLYPHASE_UP = True
-
-
-def _gpu_visible() -> bool:
-    return bool(tf.config.list_logical_devices('GPU'))
-
 
 def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     """NVIDIA's stride-2 transposed conv of `x` [N, H, W, Cin] with the flipped 3x3 kernel `w`, as its four phases:
