@@ -84,7 +84,7 @@ def run_synthesis_blocks(blocks, ws: tf.Tensor, noises: list, per_sample: bool, 
     x, img = run(None, None, ws, 0, split, own)
     if split == len(blocks):
         return img
-    if split == banded or batch is None or not (2 <= batch <= PER_SAMPLE_BLOCKS_MAX_BATCH):
+    if split == banded:  # no per-sample blocks (split < banded only for a batch of 2..PER_SAMPLE_BLOCKS_MAX_BATCH)
         return top(x, img, ws, own[split:])
     images = []
     for s in range(batch):
@@ -103,8 +103,8 @@ def _run_in_bands(blocks, x: tf.Tensor, img: tf.Tensor | None, ws: tf.Tensor, no
     the whole image. Same sums as the whole image: only the GEMM shapes differ (round-off). A control
     dependency makes each band wait for the previous one, so only one band's activations exist at a time.
     Every band's slice of a block has the same height (the ones at the image's edges reach further inward):
-    TensorFlow's oneDNN kernels keep per-shape state (~70 MiB for a transposed conv at 1024x1024), so bands of
-    one shape cost it once."""
+    TensorFlow's oneDNN kernels keep state per input shape (benchmarks/op_memory.py), so bands of one shape
+    cost it once."""
     res = blocks[-1].res
     edges = list(range(0, res, BAND_ROWS)) + [res]
     heights, h = [], min(BAND_ROWS, res)   # per block from the top: the input slice height of every band

@@ -26,9 +26,9 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
     so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
     `polyphase` (3x3 kernels, up=2): the transposed conv as four stride-1 convs (`_polyphase_up2`), the
-    generator's per-sample path on the CPU: TensorFlow's oneDNN transposed conv keeps ~2x its output's size per
-    input shape for the life of the process, stride-1 convs keep nothing. Not for training: their gradients
-    are slower than the transposed conv's (benchmarks/train.py: G step 50-56 against 36-38 ms).
+    generator's per-sample path on the CPU: TensorFlow's oneDNN transposed conv keeps tens of MiB per input
+    shape for the life of the process, the stride-1 convs next to nothing (benchmarks/op_memory.py).
+    Not for training: their gradients are slower than the transposed conv's (benchmarks/train.py).
     """
     up, down = int(up), int(down)
     if up < 1 or down < 1 or (up > 1 and down > 1):
@@ -84,6 +84,7 @@ def _transposed_conv(x: tf.Tensor, w: tf.Tensor, stride: int) -> tf.Tensor:
 # Phase p of the stride-2 transposed conv of a 3x3 kernel, on x padded by one sample before: its taps as
 # (offset, kernel index) along one axis. Output sample 2m + p is the transposed conv's sample 2m + p - 1.
 _PHASE_TAPS = {0: ((0, 1),), 1: ((0, 0), (1, 2))}
+
 
 def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     """NVIDIA's stride-2 transposed conv of `x` [N, H, W, Cin] with the flipped 3x3 kernel `w`, as its four phases:
