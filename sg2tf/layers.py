@@ -21,24 +21,47 @@ REGISTER = 'sg2tf'
 PER_SAMPLE_MODCONV_MAX_BATCH = 1
 
 
-_TO_BE_FILLED = [False]
+_TO_BE_FILLED: list = [None]  # inside `weights_to_be_filled()`: True or the initial-value source given
+
+
+class _InitialValue(keras.initializers.Initializer):
+    """Inside `weights_to_be_filled(source)`: the value `source(path, shape)` gives for the weight being created
+    (TF names the scope of a variable's initial value after the variable's path), else `fallback`'s."""
+
+    def __init__(self, fallback: keras.initializers.Initializer):
+        self.fallback = fallback
+
+    def __call__(self, shape, dtype=None):
+        source = _TO_BE_FILLED[0]
+        value = source(tf.get_current_name_scope(), tuple(shape)) if callable(source) else None
+        return self.fallback(shape, dtype) if value is None else value
 
 
 def normal_init(std: float) -> keras.initializers.Initializer:
-    """N(0, std^2), the initializer of every random weight of every family; zeros inside `weights_to_be_filled()`."""
-    return keras.initializers.Zeros() if _TO_BE_FILLED[0] else keras.initializers.RandomNormal(stddev=std)
+    """N(0, std^2), the initializer of every random weight of every family; inside `weights_to_be_filled()` no
+    draw: the stored value where a source gives one, else zeros."""
+    if _TO_BE_FILLED[0] is None:
+        return keras.initializers.RandomNormal(stddev=std)
+    return _InitialValue(keras.initializers.Zeros())
+
+
+def const_init(value: float) -> keras.initializers.Initializer:
+    """A constant (biases: 0), or inside `weights_to_be_filled(source)` the stored value where it gives one."""
+    init = keras.initializers.Zeros() if value == 0 else keras.initializers.Constant(value)
+    return init if _TO_BE_FILLED[0] is None else _InitialValue(init)
 
 
 @contextlib.contextmanager
-def weights_to_be_filled():
-    """Networks built inside start with zero weights instead of random draws: for the loaders, which assign
-    every weight next (drawing config-f's 30M normal numbers took 60% of a build, 1.0 s against 0.4 s)."""
-    previous, _TO_BE_FILLED[0] = _TO_BE_FILLED[0], True
+def weights_to_be_filled(source=None):
+    """Networks built inside start with zero weights instead of random draws: for the loaders, which set every
+    weight (drawing config-f's 30M normal numbers took 60% of a build, 1.0 s against 0.4 s). With `source`, a
+    callable `(variable path, Keras shape) -> array or None`, each weight is created holding the value it gives
+    (no zero fill and second copy: benchmarks/results/load_generate*.txt); the rest start at zero."""
+    previous, _TO_BE_FILLED[0] = _TO_BE_FILLED[0], (True if source is None else source)
     try:
         yield
     finally:
         _TO_BE_FILLED[0] = previous
-
 
 
 def gpu_visible() -> bool:
@@ -64,7 +87,7 @@ class FullyConnectedLayer(keras.layers.Layer):
     def build(self, input_shape=None):
         self.weight = self.add_weight(name='weight', shape=(self.in_features, self.units),
                                       initializer=normal_init(1.0 / self.lrmul))
-        self.bias = self.add_weight(name='bias', shape=(self.units,), initializer='zeros') if self.use_bias else None
+        self.bias = self.add_weight(name='bias', shape=(self.units,), initializer=const_init(0.0)) if self.use_bias else None
         self.built = True
 
     def call(self, x):
@@ -100,7 +123,7 @@ class Conv2dLayer(keras.layers.Layer):
         k = self.kernel_size
         self.weight = self.add_weight(name='weight', shape=(k, k, self.in_channels, self.filters),
                                       initializer=normal_init(1.0))
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros') if self.use_bias else None
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0)) if self.use_bias else None
         self.built = True
 
     def call(self, x):
@@ -201,7 +224,7 @@ class _ModulatedLayer(keras.layers.Layer):
                                       initializer=normal_init(1.0))
         self.mod_weight = self.add_weight(name='mod_weight', shape=(self.dlatent_size, self.in_channels),
                                           initializer=normal_init(1.0))
-        self.mod_bias = self.add_weight(name='mod_bias', shape=(self.in_channels,), initializer='zeros')
+        self.mod_bias = self.add_weight(name='mod_bias', shape=(self.in_channels,), initializer=const_init(0.0))
 
     def styles(self, w):
         """`w @ (mod_weight / sqrt(w_dim)) + mod_bias + 1`; NVIDIA modulated_conv2d_layer adds the 1 at run time
@@ -243,8 +266,8 @@ class SynthesisLayer(_ModulatedLayer):
     def build(self, input_shape=None):
         self._build_modulation()
         self._use_fused = self.fused_modconv and gpu_visible()
-        self.noise_strength = self.add_weight(name='noise_strength', shape=(), initializer='zeros')
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
+        self.noise_strength = self.add_weight(name='noise_strength', shape=(), initializer=const_init(0.0))
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x, w, noise=None):
@@ -273,7 +296,7 @@ class ToRGBLayer(_ModulatedLayer):
     def build(self, input_shape=None):
         self._build_modulation()
         self._use_fused = self.fused_modconv and gpu_visible()
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x, w):

@@ -14,7 +14,8 @@ from sg2tf.arch import NOISE_MODES
 from sg2tf.misc import assert_shape
 from sg2tf.compat import DnnlibGeneratorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin, DnnlibDiscriminatorMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, LabelConcat,
-                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer, gpu_visible, normal_init)
+                          MinibatchStddevLayer, SynthesisLayer, ToRGBLayer, const_init, gpu_visible,
+                          normal_init)
 
 SQRT1_2 = np.float32(np.sqrt(0.5))
 # On the CPU (no GPU visible), static batch 2..PER_SAMPLE_BLOCKS_MAX_BATCH: the synthesis blocks from this
@@ -380,7 +381,7 @@ class Generator(DnnlibGeneratorMixin, keras.Model):
     def build(self, input_shape=None):
         self.synthesis.build()
         self.mapping.build()
-        self.dlatent_avg = self.add_weight(name='dlatent_avg', shape=(self.dlatent_size,), initializer='zeros',
+        self.dlatent_avg = self.add_weight(name='dlatent_avg', shape=(self.dlatent_size,), initializer=const_init(0.0),
                                            trainable=False)
         self.built = True
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from sg2tf import arch
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
-from sg2tf.layers import LabelConcat, MinibatchStddevLayer, normal_init
+from sg2tf.layers import LabelConcat, MinibatchStddevLayer, const_init, normal_init
 from sg2tf.arch import NOISE_MODES
 from sg2tf.misc import assert_shape
 from sg2tf import networks
@@ -162,7 +162,7 @@ class Dense(keras.layers.Layer):
         shape = (self.in_features, self.units)
         self.weight = self.add_weight(name='weight', shape=shape, initializer=normal_init(
             weight_init_std(shape, self.gain, self.use_wscale, self.lrmul)))
-        self.bias = self.add_weight(name='bias', shape=(self.units,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(self.units,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x):
@@ -202,7 +202,7 @@ class Conv2d(keras.layers.Layer):
     def build(self, input_shape=None):
         self.weight = self.add_weight(name='weight', shape=self._shape(), initializer=normal_init(
             weight_init_std(self._shape(), self.gain, self.use_wscale)))
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x):
@@ -228,7 +228,7 @@ class NoiseInput(keras.layers.Layer):
         self.channels = int(channels)
 
     def build(self, input_shape=None):
-        self.weight = self.add_weight(name='weight', shape=(self.channels,), initializer='zeros')
+        self.weight = self.add_weight(name='weight', shape=(self.channels,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x, noise):
@@ -251,7 +251,7 @@ class StyleMod(keras.layers.Layer):
         shape = (self.dlatent_size, 2 * self.channels)
         self.weight = self.add_weight(name='weight', shape=shape, initializer=normal_init(
             weight_init_std(shape, 1.0, self.use_wscale)))
-        self.bias = self.add_weight(name='bias', shape=(2 * self.channels,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(2 * self.channels,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x, w):
@@ -296,14 +296,14 @@ class SynthesisLayer(keras.layers.Layer):
 
     def build(self, input_shape=None):
         if self.kind == 'const':
-            self.const = self.add_weight(name='const', shape=(1, 4, 4, self.filters), initializer='ones')
+            self.const = self.add_weight(name='const', shape=(1, 4, 4, self.filters), initializer=const_init(1.0))
         else:
             self.weight = self.add_weight(
                 name='weight', shape=self._shape(),
                 initializer=normal_init(weight_init_std(self._shape(), SQRT2,
                                                                                    self.use_wscale)))
         self.noise.build()
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
         self.style.build()
         self.built = True
 

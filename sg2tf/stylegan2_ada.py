@@ -30,7 +30,7 @@ import tensorflow as tf
 from sg2tf import arch, ops
 from sg2tf.compat import DnnlibDiscriminatorMixin, DnnlibMappingMixin, DnnlibSynthesisMixin
 from sg2tf.layers import (REGISTER, ConstantInput, Conv2dLayer, FullyConnectedLayer, MinibatchStddevLayer,
-                          _ModulatedLayer, gpu_visible, modulated_conv2d, normal_init)
+                          _ModulatedLayer, const_init, gpu_visible, modulated_conv2d, normal_init)
 from sg2tf.misc import assert_shape
 from sg2tf.networks import Generator, run_synthesis_blocks, synthesis_noises
 
@@ -152,9 +152,9 @@ class AdaSynthesisLayer(_ModulatedLayer):
     def build(self, input_shape=None):
         self._build_modulation()
         self._fused = self.fused_modconv and gpu_visible()
-        self.noise_strength = (self.add_weight(name='noise_strength', shape=(), initializer='zeros')
+        self.noise_strength = (self.add_weight(name='noise_strength', shape=(), initializer=const_init(0.0))
                                if self.use_noise else None)
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x, w, noise=None):
@@ -186,7 +186,7 @@ class AdaToRGBLayer(_ModulatedLayer):
     def build(self, input_shape=None):
         self._build_modulation()
         self._fused = self.fused_modconv and gpu_visible()
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer='zeros')
+        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
         self.built = True
 
     def call(self, x, w):

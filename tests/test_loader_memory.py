@@ -118,6 +118,21 @@ def test_unrequested_networks_are_never_read(tmp_path, loaded):
         legacy.load_network_pkl(padded)  # all networks: D is built and its extra variable refused
 
 
+def test_weights_are_created_holding_the_stored_values(monkeypatch, loaded):
+    """Each Keras weight is created holding its value from the file (no zero fill assigned over): loading a
+    snapshot assigns no variable, and gives the same weights as the NVIDIA pickle stores."""
+    import keras
+    assigned = []
+    original = keras.Variable.assign
+    monkeypatch.setattr(keras.Variable, 'assign', lambda self, value: (assigned.append(self.path), original(self, value))[1])
+    nets = legacy.load_network_pkl(os.path.join(DATA, 'f32.pkl'))
+    assert assigned == []
+    _, _, Gs = restricted_load(os.path.join(DATA, 'f32.pkl'))
+    stored = dict(Gs.state['components']['synthesis'].state['variables'])
+    np.testing.assert_array_equal(nets['Gs'].get_var('G_synthesis/4x4/Conv/weight'), stored['4x4/Conv/weight'])
+    np.testing.assert_array_equal(nets['Gs'].get_var('G_synthesis/noise0'), stored['noise0'])  # NCHW in the file
+
+
 def test_shared_byte_string_is_read_once(tmp_path):
     """40 arrays over one memoized 256 KiB byte string share one buffer once loaded (not 40 reads / copies)."""
     data = bytes(range(256)) * 1024

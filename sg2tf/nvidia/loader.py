@@ -36,12 +36,13 @@ def read_network(stub: NetworkStub, source: str, strict: bool = False, where: st
         tfstate.check_size(state, stored, source, name)
         try:
             model = read(state, source)
-            with weights_to_be_filled():  # fill() assigns every weight next
+            initial = tfstate.InitialValues(stored, model.name)
+            with weights_to_be_filled(initial):  # each weight created holding its stored value; fill() checks
                 model.build()
         except (ValueError, TypeError) as e:
             raise NetworkPickleError(f'{source}: {name}: invalid static kwargs ({clean(str(e), 160)})') from None
         tfstate.pop_lod(stored, source, name)
-        tfstate.fill(model, stored, source, name, strict=strict)
+        tfstate.fill(model, stored, source, name, strict=strict, initial=initial)
     except Exception as e:  # noqa: BLE001 - whatever the content, one line
         raise _failure(source, name, e) from None
     return model

@@ -19,8 +19,9 @@ COMPONENT_SCOPES = {'synthesis': 'G_synthesis', 'mapping': 'G_mapping'}
 COMPONENTS = tuple(COMPONENT_SCOPES)
 
 
-def _relative_path(variable, root_name: str) -> str:
-    parts = variable.path.split('/')
+def relative_name(path: str, root_name: str) -> str:
+    """A Keras variable path (`G/G_synthesis/4x4/Conv/weight`) below the network named `root_name`."""
+    parts = path.split('/')
     if root_name in parts:
         parts = parts[parts.index(root_name) + 1:]
     return '/'.join(parts)
@@ -33,7 +34,7 @@ def nvidia_variables(model) -> dict:
     """
     if not model.built:
         model.build()
-    return {_relative_path(v, model.name): v for v in model.weights}
+    return {relative_name(v.path, model.name): v for v in model.weights}
 
 
 def scoped_name(name: str) -> str:

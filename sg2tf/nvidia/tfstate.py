@@ -192,11 +192,38 @@ def check_size(state: dict, stored: dict, source: str, net_name: str) -> None:
                                  f'{needed:,} values but the file stores {count:,}: refused before building it')
 
 
-def fill(model, stored: dict, source: str, net_name: str, strict: bool = False) -> None:
+class InitialValues:
+    """The stored variables as initial values of the Keras weights (`layers.weights_to_be_filled(source)`): each
+    weight is created holding its value, read from the file just then, instead of zeros assigned over later.
+    Only a stored value of the weight's own name and shape is given; whatever is not (or fails to read) is left
+    to `fill`, which then names the problem exactly as without this."""
+
+    def __init__(self, stored: dict, root_name: str):
+        self.stored, self.root_name = stored, root_name
+        self.given: set[str] = set()
+        self.nonfinite: set[str] = set()
+
+    def __call__(self, path: str, shape: tuple) -> np.ndarray | None:
+        name = names.relative_name(path, self.root_name)
+        value = self.stored.get(name)
+        if value is None or name in self.given or tuple(np.shape(value)) != names.nvidia_shape(name, shape):
+            return None
+        try:
+            value = np.asarray(value.read() if isinstance(value, DeferredArray) else value, dtype=np.float32)
+        except Exception:  # noqa: BLE001 - fill() reads it again and reports it
+            return None
+        if not np.isfinite(value).all():
+            self.nonfinite.add(name)
+        self.given.add(name)
+        return names.to_keras_layout(name, value)
+
+
+def fill(model, stored: dict, source: str, net_name: str, strict: bool = False,
+         initial: InitialValues | None = None) -> None:
     """Assign every stored variable; unknown, missing or wrongly shaped ones are errors naming the variable
     (checked before any value is converted). A `DeferredArray` is read just before its assignment and let go
-    after, so one variable at a time is held as NumPy. NaN or Inf values: a warning naming the first such
-    variable, an error with `strict`."""
+    after, so one variable at a time is held as NumPy. Those `initial` gave the weights at creation are not
+    assigned again. NaN or Inf values: a warning naming the first such variable, an error with `strict`."""
     table = names.nvidia_variables(model)
     for name, value in stored.items():
         if name not in table:
@@ -209,8 +236,13 @@ def fill(model, stored: dict, source: str, net_name: str, strict: bool = False) 
     missing = [name for name in table if name not in stored]
     if missing:
         raise NetworkPickleError(f'{source}: {net_name}: the pickle lacks variable(s) {", ".join(missing)}')
+    given = initial.given if initial is not None else set()
     bad = []
     for name, value in stored.items():
+        if name in given:
+            if name in initial.nonfinite:
+                bad.append(name)
+            continue
         value = np.asarray(value.read() if isinstance(value, DeferredArray) else value, dtype=np.float32)
         if not np.isfinite(value).all():
             bad.append(name)
