@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,12 +49,14 @@ def main() -> int:
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}')
     print(f'pickle: {path} ({os.path.getsize(path) / 2**20:.0f} MiB)')
     rss0 = peak_rss_mib()
-    t0 = time.perf_counter()
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     wanted = None if args.networks is None else tuple(args.networks.split(','))
     nets = legacy.load_network_pkl(path, networks=wanted)
-    t_load = time.perf_counter() - t0
+    t_load, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
     what = ', '.join(k for k in ('G', 'D', 'Gs') if k in nets)
-    print(f'load ({what}): {t_load:.1f} s, peak RSS {peak_rss_mib():.0f} MiB (after TF import: {rss0:.0f} MiB)')
+    print(f'load ({what}): {t_load:.1f} s, peak RSS {peak_rss_mib():.0f} MiB (after TF import: {rss0:.0f} MiB); '
+          f'CPU time user {r1.ru_utime - r0.ru_utime:.2f} s, system {r1.ru_stime - r0.ru_stime:.2f} s, '
+          f'{r1.ru_minflt - r0.ru_minflt} page faults (first touches of new memory)')
     Gs = nets['Gs']
     for i in range(args.images):
         z = np.random.RandomState(i).randn(1, Gs.latent_size).astype(np.float32)
