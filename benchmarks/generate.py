@@ -180,6 +180,9 @@ def main() -> int:
     ap.add_argument('--resolution', type=int, default=1024)
     ap.add_argument('--sgemm-threads', type=int, default=None, help="numpy's BLAS threads (default: TF's)")
     _compare.add_args(ap)
+    ap.add_argument('--band-rows', type=int, default=None,
+                    help="rows per band of the banded high-resolution blocks (sg2tf.networks.BAND_ROWS; default: "
+                         "sg2tf's), to measure the time / memory trade-off")
     ap.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     ap.add_argument('--savedmodel', default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -194,6 +197,10 @@ def main() -> int:
                 result = export_worker(args.resolution, args.savedmodel)
             else:
                 impl, mode, batch = args.worker.split(':')
+                if args.band_rows:
+                    sys.path.insert(0, ROOT)
+                    from sg2tf import networks
+                    networks.BAND_ROWS = args.band_rows
                 result = worker(impl, mode, int(batch), args.repeat, args.resolution, args.savedmodel)
         except Exception as e:  # one line for the table (a traceback's last line is Keras' argument list)
             print('ERROR ' + json.dumps(_one_line(e)))
@@ -206,7 +213,8 @@ def main() -> int:
     gflop = generator_gflop(args.resolution)
     import tensorflow as tf
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; config-f {args.resolution}, '
-          f'random weights; best and median of {args.repeat} after one warm-up call')
+          f'random weights; best and median of {args.repeat} after one warm-up call'
+          f'{f"; BAND_ROWS {args.band_rows}" if args.band_rows else ""}')
     print(f'numpy sgemm (2048^2 float32, best of 10) at the start: {sgemm:.1f} GFLOP/s on {threads} threads '
           f'(TensorFlow uses {tf_threads()}), {sgemm_1:.1f} GFLOP/s on 1 thread')
     print(f'generator: {gflop:.1f} GFLOP per image (analytic: convs, FIR filters, mapping)')
@@ -234,8 +242,8 @@ def main() -> int:
                     if mode == 'savedmodel' and savedmodel is None:
                         continue
                     r, err = _spawn(['--worker', f'{impl}:{mode}:{batch}', '--repeat', str(args.repeat),
-                                     '--resolution', str(args.resolution), '--savedmodel', str(savedmodel)],
-                                    threads)
+                                     '--resolution', str(args.resolution), '--savedmodel', str(savedmodel),
+                                     *(['--band-rows', str(args.band_rows)] if args.band_rows else [])], threads)
                     if r is None:
                         print(f'| {impl} | {mode} | {batch} | failed: {err} |', flush=True)
                         continue
