@@ -137,8 +137,8 @@ def load_network_pkl(path_or_file, *, strict: bool = False, networks=None):
 
 
 def _read_snapshot(f, stubs: list, strict: bool, wanted: frozenset | None) -> dict:
-    """A TF1 `(G, D, Gs)` snapshot's networks, one at a time, each variable read from the file just before it is
-    assigned (`tfstate.fill`); the networks not wanted are never read."""
+    """A TF1 `(G, D, Gs)` snapshot's networks, one at a time, each variable read from the file just as its Keras
+    weight is created (`tfstate.InitialValues`); the networks not wanted are never read."""
     nets = {}
     for key in ('G', 'D', 'Gs'):
         stub = stubs.pop(0)

@@ -375,7 +375,8 @@ def restricted_loads(data: bytes, source: str, unpickler: type[RestrictedUnpickl
 
 class DeferredArray:
     """A Network variable whose bytes are still in the file: shape and dtype are known, `read()` reads it.
-    `tfstate.fill` reads each just before assigning it, so one variable at a time is in memory as NumPy."""
+    The loaders read each just as its Keras weight is created from it (`tfstate.InitialValues`, else `tfstate.fill`
+    before assigning it), so one variable at a time is in memory as NumPy."""
     __slots__ = ('stream', 'piece', 'shape', 'dtype')
 
     def __init__(self, stream: PickleFile, piece: FileSlice, shape: tuple, dtype: np.dtype):
