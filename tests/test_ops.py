@@ -319,3 +319,31 @@ def test_conv2d_resample_rejects_bad_arguments():
         ops.conv2d_resample(x, tf.ones([3, 3, 2, 2]), f, groups=2)
     with pytest.raises(ValueError, match='FIR filter'):
         ops.conv2d_resample(x, tf.ones([3, 3, 3, 2]), None, up=2)
+
+
+@pytest.mark.parametrize('shape, kernel, padding', [
+    ((1, 8, 8, 256), (3, 3), 'SAME'),                 # config-f's 512-channel blocks at batch 1: matmuls
+    ((1, 6, 10, 256), (2, 1), [[1, 2], [1, 1]]),      # a polyphase phase's kernel and padding: matmuls
+    ((1, 4, 4, 256), (1, 1), 'SAME'),                 # 1x1: the conv kernel
+    ((2, 8, 8, 256), (3, 3), 'SAME'),                 # batch 2: the conv kernel
+    ((1, 8, 8, 64), (3, 3), 'SAME'),                  # few channels: the conv kernel
+    ((1, 96, 96, 256), (3, 3), 'SAME'),               # more pixels than MATMUL_CONV_MAX_PIXELS: the conv kernel
+])
+def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
+    """conv2d_stride1 (matmuls over shifted copies for one small many-channel image, else tf.nn.conv2d) computes
+    tf.nn.conv2d's output; the matmul route is taken exactly where the thresholds say."""
+    resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    rng = np.random.RandomState(0)
+    x = tf.constant(rng.randn(*shape).astype(np.float32))
+    w = tf.constant(rng.randn(*kernel, shape[-1], 32).astype(np.float32))
+    pads = padding if padding == 'SAME' else [[0, 0], *padding, [0, 0]]
+    want = tf.nn.conv2d(x, w, 1, pads).numpy()
+    fn = tf.function(lambda x, w: resample.conv2d_stride1(x, w, padding))
+    got = fn(x, w).numpy()
+    assert got.shape == want.shape
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-5
+    ops_used = {op.type for op in fn.get_concrete_function(x, w).graph.get_operations()}
+    n, h, wd, c = shape
+    as_matmul = n == 1 and h * wd <= resample.MATMUL_CONV_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS \
+        and kernel[0] * kernel[1] > 1
+    assert ('Conv2D' not in ops_used and 'MatMul' in ops_used) if as_matmul else 'Conv2D' in ops_used, ops_used

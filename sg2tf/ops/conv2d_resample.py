@@ -11,6 +11,34 @@ import tensorflow as tf
 
 from sg2tf.ops.upfirdn2d import upfirdn2d
 
+# A float32 stride-1 conv of one image of at most MATMUL_CONV_MAX_PIXELS pixels with at least
+# MATMUL_CONV_MIN_CHANNELS input channels (config-f's 512-channel blocks up to 64 px at batch 1) runs as matmuls over
+# shifted copies of the input (im2col, one kernel row at a time): on the Intel Xeon TensorFlow's conv kernels are
+# slowest there (benchmarks/conv_as_matmul.py, record conv_as_matmul_xeon_amx.txt).
+MATMUL_CONV_MAX_PIXELS = 64 * 64
+MATMUL_CONV_MIN_CHANNELS = 256
+
+
+def conv2d_stride1(x: tf.Tensor, w: tf.Tensor, padding) -> tf.Tensor:
+    """`tf.nn.conv2d(x, w, 1, padding)`, padding 'SAME' or [[top, bottom], [left, right]]. For one small float32
+    image with many channels (static shapes; see MATMUL_CONV_MAX_PIXELS) the same sums as one matmul per kernel
+    row over the row's shifted copies of the input: a third of a whole im2col buffer for 3x3 kernels."""
+    n, h, wd, cin = x.shape
+    kh, kw = int(w.shape[0]), int(w.shape[1])
+    pads = [[(kh - 1) // 2, kh // 2], [(kw - 1) // 2, kw // 2]] if padding == 'SAME' else padding
+    small = n == 1 and h is not None and wd is not None and h * wd <= MATMUL_CONV_MAX_PIXELS
+    if not (small and x.dtype == tf.float32 and cin is not None and cin >= MATMUL_CONV_MIN_CHANNELS
+            and kh * kw > 1):
+        return tf.nn.conv2d(x, w, 1, padding if padding == 'SAME' else [[0, 0], *pads, [0, 0]])
+    oh, ow = h + sum(pads[0]) - kh + 1, wd + sum(pads[1]) - kw + 1
+    xp = tf.pad(x, [[0, 0], *pads, [0, 0]])
+    y = None
+    for dy in range(kh):
+        cols = tf.concat([xp[:, dy:dy + oh, dx:dx + ow, :] for dx in range(kw)], axis=-1)   # [1, oh, ow, kw * cin]
+        part = tf.matmul(tf.reshape(cols, [oh * ow, kw * cin]), tf.reshape(w[dy], [kw * cin, -1]))
+        y = part if y is None else y + part
+    return tf.reshape(y, [1, oh, ow, -1])
+
 
 def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up: int = 1, down: int = 1,
                     groups: int | None = 1, impl: str = 'auto', polyphase: bool = False) -> tf.Tensor:
@@ -37,7 +65,7 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     if isinstance(groups, int) and cin is not None and channels is not None and channels != groups * cin:
         raise ValueError(f'conv2d_resample: x has {channels} channels, expected groups * Cin = {groups} * {cin}')
     if up == down == 1:
-        return tf.nn.conv2d(x, w, 1, 'SAME')
+        return conv2d_stride1(x, w, 'SAME') if groups == 1 else tf.nn.conv2d(x, w, 1, 'SAME')
     kh, kw = int(w.shape[0]), int(w.shape[1])
     if kh != kw:
         raise ValueError(f'conv2d_resample: resampling needs a square kernel, got {kh}x{kw}')
@@ -98,7 +126,7 @@ def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
         for px in range(2):
             k = tf.stack([tf.stack([w[iy, ix] for _, ix in _PHASE_TAPS[px]]) for _, iy in _PHASE_TAPS[py]])
             pad_y, pad_x = [[1, len(_PHASE_TAPS[p])] for p in (py, px)]  # output H + 2: 1 tap (1, 1), 2 taps (1, 2)
-            phases.append(tf.nn.conv2d(x, k, 1, [[0, 0], pad_y, pad_x, [0, 0]]))
+            phases.append(conv2d_stride1(x, k, [pad_y, pad_x]))
         rows.append(tf.reshape(tf.stack(phases, axis=3), [n, h + 2, 2 * (wd + 2), cout]))
     return tf.reshape(tf.stack(rows, axis=2), [n, 2 * (h + 2), 2 * (wd + 2), cout])
 
