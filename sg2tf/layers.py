@@ -21,7 +21,11 @@ REGISTER = 'sg2tf'
 PER_SAMPLE_MODCONV_MAX_BATCH = 1
 
 
-_TO_BE_FILLED: list = [None]  # inside `weights_to_be_filled()`: True or the initial-value source given
+def _no_values(path: str, shape: tuple) -> None:
+    return None
+
+
+_TO_BE_FILLED: list = [None]  # inside `weights_to_be_filled()`: the initial-value source (None outside)
 
 
 class _InitialValue(keras.initializers.Initializer):
@@ -32,8 +36,7 @@ class _InitialValue(keras.initializers.Initializer):
         self.fallback = fallback
 
     def __call__(self, shape, dtype=None):
-        source = _TO_BE_FILLED[0]
-        value = source(tf.get_current_name_scope(), tuple(shape)) if callable(source) else None
+        value = _TO_BE_FILLED[0](tf.get_current_name_scope(), tuple(shape))
         return self.fallback(shape, dtype) if value is None else value
 
 
@@ -47,7 +50,7 @@ def normal_init(std: float) -> keras.initializers.Initializer:
 
 def const_init(value: float) -> keras.initializers.Initializer:
     """A constant (biases: 0), or inside `weights_to_be_filled(source)` the stored value where it gives one."""
-    init = keras.initializers.Zeros() if value == 0 else keras.initializers.Constant(value)
+    init = keras.initializers.Constant(value)
     return init if _TO_BE_FILLED[0] is None else _InitialValue(init)
 
 
@@ -57,7 +60,7 @@ def weights_to_be_filled(source=None):
     weight (drawing config-f's 30M normal numbers took 60% of a build, 1.0 s against 0.4 s). With `source`, a
     callable `(variable path, Keras shape) -> array or None`, each weight is created holding the value it gives
     (no zero fill and second copy: benchmarks/results/load_generate*.txt); the rest start at zero."""
-    previous, _TO_BE_FILLED[0] = _TO_BE_FILLED[0], (True if source is None else source)
+    previous, _TO_BE_FILLED[0] = _TO_BE_FILLED[0], source or _no_values
     try:
         yield
     finally:
@@ -87,7 +90,8 @@ class FullyConnectedLayer(keras.layers.Layer):
     def build(self, input_shape=None):
         self.weight = self.add_weight(name='weight', shape=(self.in_features, self.units),
                                       initializer=normal_init(1.0 / self.lrmul))
-        self.bias = self.add_weight(name='bias', shape=(self.units,), initializer=const_init(0.0)) if self.use_bias else None
+        self.bias = (self.add_weight(name='bias', shape=(self.units,), initializer=const_init(0.0))
+                     if self.use_bias else None)
         self.built = True
 
     def call(self, x):
@@ -123,7 +127,8 @@ class Conv2dLayer(keras.layers.Layer):
         k = self.kernel_size
         self.weight = self.add_weight(name='weight', shape=(k, k, self.in_channels, self.filters),
                                       initializer=normal_init(1.0))
-        self.bias = self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0)) if self.use_bias else None
+        self.bias = (self.add_weight(name='bias', shape=(self.filters,), initializer=const_init(0.0))
+                     if self.use_bias else None)
         self.built = True
 
     def call(self, x):

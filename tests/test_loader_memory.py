@@ -124,7 +124,11 @@ def test_weights_are_created_holding_the_stored_values(monkeypatch, loaded):
     import keras
     assigned = []
     original = keras.Variable.assign
-    monkeypatch.setattr(keras.Variable, 'assign', lambda self, value: (assigned.append(self.path), original(self, value))[1])
+
+    def assign(self, value):
+        assigned.append(self.path)
+        return original(self, value)
+    monkeypatch.setattr(keras.Variable, 'assign', assign)
     nets = legacy.load_network_pkl(os.path.join(DATA, 'f32.pkl'))
     assert assigned == []
     _, _, Gs = restricted_load(os.path.join(DATA, 'f32.pkl'))

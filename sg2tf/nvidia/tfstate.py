@@ -192,6 +192,11 @@ def check_size(state: dict, stored: dict, source: str, net_name: str) -> None:
                                  f'{needed:,} values but the file stores {count:,}: refused before building it')
 
 
+def _as_float32(value) -> np.ndarray:
+    """A stored variable as a float32 NumPy array, a `DeferredArray` read from the file now."""
+    return np.asarray(value.read() if isinstance(value, DeferredArray) else value, dtype=np.float32)
+
+
 class InitialValues:
     """The stored variables as initial values of the Keras weights (`layers.weights_to_be_filled(source)`): each
     weight is created holding its value, read from the file just then, instead of zeros assigned over later.
@@ -209,7 +214,7 @@ class InitialValues:
         if value is None or name in self.given or tuple(np.shape(value)) != names.nvidia_shape(name, shape):
             return None
         try:
-            value = np.asarray(value.read() if isinstance(value, DeferredArray) else value, dtype=np.float32)
+            value = _as_float32(value)
         except Exception:  # noqa: BLE001 - fill() reads it again and reports it
             return None
         if not np.isfinite(value).all():
@@ -243,7 +248,7 @@ def fill(model, stored: dict, source: str, net_name: str, strict: bool = False,
             if name in initial.nonfinite:
                 bad.append(name)
             continue
-        value = np.asarray(value.read() if isinstance(value, DeferredArray) else value, dtype=np.float32)
+        value = _as_float32(value)
         if not np.isfinite(value).all():
             bad.append(name)
         table[name].assign(names.to_keras_layout(name, value))
