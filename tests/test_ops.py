@@ -347,3 +347,32 @@ def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
     as_matmul = n == 1 and h * wd <= resample.MATMUL_CONV_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS \
         and kernel[0] * kernel[1] > 1
     assert ('Conv2D' not in ops_used and 'MatMul' in ops_used) if as_matmul else 'Conv2D' in ops_used, ops_used
+
+
+@pytest.mark.parametrize('name', ['f32', 'origskip32', 'ada64', 'adapt32cond'])
+def test_matmul_convs_match_reference_images(name, monkeypatch):
+    """The fixtures' channels are below MATMUL_CONV_MIN_CHANNELS, so the matmul route is forced for every conv
+    of a batch-1 image (3x3 and polyphase phases): each reference image within 1e-4 of NVIDIA's."""
+    import os
+    import legacy
+    from conftest import DATA
+    resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    Gs = legacy.load_network_pkl(os.path.join(DATA, f'{name}.pkl'), networks=('Gs',))['Gs']
+    ref = dict(np.load(os.path.join(DATA, f'{name}.npz')))
+    labels = ref['labels'] if ref['labels'].shape[1] else None
+
+    def matmuls(z, c):
+        fn = tf.function(lambda z, c: Gs(z, c, truncation_psi=1.0), autograph=False)
+        graph = fn.get_concrete_function(z, c).graph
+        return fn, sum(op.type == 'MatMul' for op in graph.get_operations())
+    z0 = tf.constant(ref['latents'][:1])
+    c0 = None if labels is None else tf.constant(labels[:1])
+    _, plain = matmuls(z0, c0)
+    monkeypatch.setattr(resample, 'MATMUL_CONV_MIN_CHANNELS', 1)
+    monkeypatch.setattr(resample, 'MATMUL_CONV_MAX_PIXELS', 64 * 64)
+    fn, forced = matmuls(z0, c0)
+    assert forced > plain  # the convs now run as matmuls
+    images = np.concatenate([fn(tf.constant(ref['latents'][i:i + 1]),
+                                None if labels is None else tf.constant(labels[i:i + 1])).numpy()
+                             for i in range(len(ref['latents']))])
+    assert rel_err(np.transpose(images, [0, 3, 1, 2]), ref['images_psi1']) <= 1e-4
