@@ -1,12 +1,15 @@
-"""Stride-1 convolutions as TensorFlow's conv kernel or as matmuls over shifted copies of the input (im2col).
+"""Convolutions of one many-channel image as TensorFlow's conv kernels or as matmuls (sg2tf's batch-1 routes).
 
     python benchmarks/conv_as_matmul.py [--repeat 8]
 
-sg2tf.ops.conv2d_resample.conv2d_stride1 runs one float32 image of at most MATMUL_CONV_MAX_PIXELS pixels with at
-least MATMUL_CONV_MIN_CHANNELS input channels as matmuls. This prints, in one process: each config-f conv shape
-at batch 1 both ways (best ms and GFLOP/s of --repeat calls in a tf.function), then the whole config-f 1024
-generator (random weights, psi 0.5, batch 1) traced once each way, the two functions' calls
-interleaved (best and median s), with numpy's sgemm GFLOP/s and the CPU model (lscpu) beside them.
+sg2tf.ops.conv2d_resample runs one float32 image with at least MATMUL_CONV_MIN_CHANNELS input channels as
+matmuls: a 3x3 stride-1 conv of at most MATMUL_CONV_MAX_PIXELS pixels (`conv2d_stride1`: one matmul per kernel
+row over shifted copies of the input), and the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS
+pixels (`_up2_as_matmul`: one matmul for the nine taps, added into the four phases). This prints, in one process:
+each config-f shape at batch 1 both ways (best ms and GFLOP/s of --repeat calls in a tf.function; the
+up-convolution without its FIR filter, GFLOP of the stride-2 transposed conv), then the whole config-f 1024
+generator (random weights, psi 0.5, batch 1) traced once with both routes off and once with both on, the two
+functions' calls interleaved (best and median s), with numpy's sgemm GFLOP/s and the CPU model (lscpu) beside.
 """
 from __future__ import annotations
 
@@ -31,9 +34,14 @@ def main() -> int:
     import sg2tf
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; numpy sgemm '
-          f'{sgemm_in_process():.0f} GFLOP/s; MATMUL_CONV_MAX_PIXELS {resample.MATMUL_CONV_MAX_PIXELS}, '
-          f'MATMUL_CONV_MIN_CHANNELS {resample.MATMUL_CONV_MIN_CHANNELS}')
-    limit = resample.MATMUL_CONV_MAX_PIXELS
+          f'{sgemm_in_process():.0f} GFLOP/s; MATMUL_CONV_MIN_CHANNELS {resample.MATMUL_CONV_MIN_CHANNELS}, '
+          f'MATMUL_CONV_MAX_PIXELS {resample.MATMUL_CONV_MAX_PIXELS}, '
+          f'MATMUL_UP_MAX_PIXELS {resample.MATMUL_UP_MAX_PIXELS}')
+    limits = {name: getattr(resample, name) for name in ('MATMUL_CONV_MAX_PIXELS', 'MATMUL_UP_MAX_PIXELS')}
+
+    def routes(on: bool):
+        for name, limit in limits.items():
+            setattr(resample, name, limit if on else 0)
 
     def best(f, *a):
         f(*a)
@@ -44,27 +52,32 @@ def main() -> int:
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    print('| 3x3 conv, batch 1 | conv ms | conv GFLOP/s | matmuls ms | matmuls GFLOP/s |')
+    print('| batch 1 | conv ms | conv GFLOP/s | matmuls ms | matmuls GFLOP/s |')
     print('|---|---|---|---|---|')
-    for res, c in ((8, 512), (16, 512), (32, 512), (64, 512)):
-        x, w = tf.random.normal([1, res, res, c]), tf.random.normal([3, 3, c, c])
+    cases = [('3x3', res, c, c) for res, c in ((8, 512), (16, 512), (32, 512), (64, 512), (128, 256))]
+    cases += [('up 2x', res, 512, 512) for res in (4, 8, 16, 32)]
+    for kind, res, cin, cout in cases:
+        x, w = tf.random.normal([1, res, res, cin]), tf.random.normal([3, 3, cin, cout])
+        op = ((lambda x, w: resample.conv2d_stride1(x, w, 'SAME')) if kind == '3x3' else
+              (lambda x, w: resample._polyphase_up2(x, w)))
         row = []
-        for pixels in (0, limit):
-            resample.MATMUL_CONV_MAX_PIXELS = pixels
-            row.append(best(tf.function(lambda x, w: resample.conv2d_stride1(x, w, 'SAME')), x, w))
-        gflop = 2 * 9 * res * res * c * c / 1e9
-        print(f'| {res}x{res}, {c} -> {c} | {row[0] * 1e3:.1f} | {gflop / row[0]:.0f} | {row[1] * 1e3:.1f} | '
-              f'{gflop / row[1]:.0f} |')
+        for on in (False, True):
+            routes(on)
+            row.append(best(tf.function(op), x, w))
+        gflop = 2 * 9 * res * res * cin * cout / 1e9
+        print(f'| {kind} {res}x{res}, {cin} -> {cout} | {row[0] * 1e3:.1f} | {gflop / row[0]:.0f} | '
+              f'{row[1] * 1e3:.1f} | {gflop / row[1]:.0f} |')
+    routes(True)
 
     G = sg2tf.Generator(resolution=1024)
     G.build()
     z = tf.constant(np.random.RandomState(0).randn(1, G.latent_size).astype(np.float32))
     fns = {}
-    for name, pixels in (('conv', 0), ('matmuls', limit)):
-        resample.MATMUL_CONV_MAX_PIXELS = pixels
+    for name, on in (('conv', False), ('matmuls', True)):
+        routes(on)
         fns[name] = tf.function(lambda z: G(z, truncation_psi=0.5))
         fns[name](z)  # traced now, with this setting
-    resample.MATMUL_CONV_MAX_PIXELS = limit
+    routes(True)
     times = {name: [] for name in fns}
     for _ in range(args.repeat):
         for name, f in fns.items():

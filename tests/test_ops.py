@@ -323,11 +323,13 @@ def test_conv2d_resample_rejects_bad_arguments():
 
 @pytest.mark.parametrize('shape, kernel, padding', [
     ((1, 8, 8, 256), (3, 3), 'SAME'),                 # config-f's 512-channel blocks at batch 1: matmuls
-    ((1, 6, 10, 256), (2, 1), [[1, 2], [1, 1]]),      # a polyphase phase's kernel and padding: matmuls
+    ((1, 6, 10, 256), (3, 3), [[1, 2], [0, 1]]),      # uneven explicit padding, non-square: matmuls
+    ((1, 96, 96, 256), (3, 3), 'SAME'),               # the 128x128 block's size range: matmuls
+    ((1, 6, 10, 256), (2, 1), [[1, 2], [1, 1]]),      # a polyphase phase's kernel (< 3 taps a row): the conv kernel
     ((1, 4, 4, 256), (1, 1), 'SAME'),                 # 1x1: the conv kernel
     ((2, 8, 8, 256), (3, 3), 'SAME'),                 # batch 2: the conv kernel
     ((1, 8, 8, 64), (3, 3), 'SAME'),                  # few channels: the conv kernel
-    ((1, 96, 96, 256), (3, 3), 'SAME'),               # more pixels than MATMUL_CONV_MAX_PIXELS: the conv kernel
+    ((1, 129, 128, 256), (3, 3), 'SAME'),             # more pixels than MATMUL_CONV_MAX_PIXELS: the conv kernel
 ])
 def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
     """conv2d_stride1 (matmuls over shifted copies for one small many-channel image, else tf.nn.conv2d) computes
@@ -345,14 +347,36 @@ def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
     ops_used = {op.type for op in fn.get_concrete_function(x, w).graph.get_operations()}
     n, h, wd, c = shape
     as_matmul = n == 1 and h * wd <= resample.MATMUL_CONV_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS \
-        and kernel[0] * kernel[1] > 1
+        and min(kernel) >= 3
     assert ('Conv2D' not in ops_used and 'MatMul' in ops_used) if as_matmul else 'Conv2D' in ops_used, ops_used
+
+
+@pytest.mark.parametrize('shape', [(1, 4, 4, 256), (1, 5, 7, 256), (1, 32, 32, 256), (1, 33, 32, 256),
+                                   (2, 4, 4, 256), (1, 4, 4, 64)])
+def test_up_conv_as_one_matmul_matches_numpy(shape):
+    """The batch-1 many-channel up-convolution of at most MATMUL_UP_MAX_PIXELS input pixels (all nine taps in one
+    matmul, added into the four phases) is NVIDIA's upsample_conv_2d; larger inputs, batches and few channels
+    take the four phase convs."""
+    resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    rnd = np.random.RandomState(4)
+    x = rnd.randn(*shape).astype(np.float32)
+    w = rnd.randn(3, 3, shape[-1], 16).astype(np.float32)
+    f = ops.setup_filter([1, 3, 3, 1])
+    fn = tf.function(lambda x, w: resample.conv2d_resample(x, w, f, up=2, polyphase=True))
+    y = fn(x, w).numpy()
+    ref = conv2d_resample_numpy(x, w, f, 2, 1)
+    assert y.shape == ref.shape == (shape[0], 2 * shape[1], 2 * shape[2], 16)
+    assert rel_err(y, ref) <= 1e-5
+    n, h, wd, c = shape
+    one_matmul = n == 1 and h * wd <= resample.MATMUL_UP_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS
+    ops_used = [op.type for op in fn.get_concrete_function(x, w).graph.get_operations()]
+    assert (ops_used.count('MatMul'), 'Conv2D' in ops_used) == ((1, False) if one_matmul else (0, True)), ops_used
 
 
 @pytest.mark.parametrize('name', ['f32', 'origskip32', 'ada64', 'adapt32cond'])
 def test_matmul_convs_match_reference_images(name, monkeypatch):
-    """The fixtures' channels are below MATMUL_CONV_MIN_CHANNELS, so the matmul route is forced for every conv
-    of a batch-1 image (3x3 and polyphase phases): each reference image within 1e-4 of NVIDIA's."""
+    """The fixtures' channels are below MATMUL_CONV_MIN_CHANNELS, so the matmul routes are forced for every conv
+    of a batch-1 image (3x3 convs and up-convolutions): each reference image within 1e-4 of NVIDIA's."""
     import os
     import legacy
     from conftest import DATA
@@ -370,6 +394,7 @@ def test_matmul_convs_match_reference_images(name, monkeypatch):
     _, plain = matmuls(z0, c0)
     monkeypatch.setattr(resample, 'MATMUL_CONV_MIN_CHANNELS', 1)
     monkeypatch.setattr(resample, 'MATMUL_CONV_MAX_PIXELS', 64 * 64)
+    monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', 64 * 64)
     fn, forced = matmuls(z0, c0)
     assert forced > plain  # the convs now run as matmuls
     images = np.concatenate([fn(tf.constant(ref['latents'][i:i + 1]),

@@ -11,33 +11,43 @@ import tensorflow as tf
 
 from sg2tf.ops.upfirdn2d import upfirdn2d
 
-# A float32 stride-1 conv of one image of at most MATMUL_CONV_MAX_PIXELS pixels with at least
-# MATMUL_CONV_MIN_CHANNELS input channels (config-f's 512-channel blocks up to 64 px at batch 1) runs as matmuls over
-# shifted copies of the input (im2col, one kernel row at a time): on the Intel Xeon TensorFlow's conv kernels are
-# slowest there (benchmarks/conv_as_matmul.py, record conv_as_matmul_xeon_amx.txt).
-MATMUL_CONV_MAX_PIXELS = 64 * 64
+# One float32 image (batch 1, static shape) with at least MATMUL_CONV_MIN_CHANNELS input channels: config-f's
+# 256- and 512-channel blocks. There TensorFlow's conv kernels are slowest (benchmarks/conv_as_matmul.py, record
+# conv_as_matmul_xeon_amx.txt), so
+# - a 3x3 stride-1 conv of at most MATMUL_CONV_MAX_PIXELS pixels runs as one matmul per kernel row
+#   (`conv2d_stride1`), while the 1- and 2-tap kernels of the up-convolution's phases stay convs (faster there);
+# - the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels runs as one matmul with all nine
+#   taps side by side, whose products are added into the four phases (`_up2_as_matmul`).
 MATMUL_CONV_MIN_CHANNELS = 256
+MATMUL_CONV_MAX_PIXELS = 128 * 128
+MATMUL_UP_MAX_PIXELS = 32 * 32
+
+
+def _as_matmul(x: tf.Tensor, max_pixels: int) -> bool:
+    n, h, wd, cin = x.shape
+    return (n == 1 and h is not None and wd is not None and cin is not None and h * wd <= max_pixels
+            and x.dtype == tf.float32 and cin >= MATMUL_CONV_MIN_CHANNELS)
 
 
 def conv2d_stride1(x: tf.Tensor, w: tf.Tensor, padding) -> tf.Tensor:
-    """`tf.nn.conv2d(x, w, 1, padding)`, padding 'SAME' or [[top, bottom], [left, right]]. For one small float32
-    image with many channels (static shapes; see MATMUL_CONV_MAX_PIXELS) the same sums as one matmul per kernel
-    row over the row's shifted copies of the input: a third of a whole im2col buffer for 3x3 kernels."""
+    """`tf.nn.conv2d(x, w, 1, padding)`, padding 'SAME' or [[top, bottom], [left, right]]. A 3x3 (or larger)
+    kernel on one small many-channel image (see MATMUL_CONV_MAX_PIXELS) gives the same sums as one matmul per
+    kernel row: on the padded image flattened to [pixels, Cin], the input of output pixel p under tap (dy, dx) is
+    row p + dy * padded_width + dx, so one concat of the kw column-shifted copies (a third of a whole im2col
+    buffer) serves every kernel row as a contiguous slice, which TensorFlow takes without a copy. The outputs of
+    the padding columns are computed too and cropped at the end."""
     n, h, wd, cin = x.shape
     kh, kw = int(w.shape[0]), int(w.shape[1])
     pads = [[(kh - 1) // 2, kh // 2], [(kw - 1) // 2, kw // 2]] if padding == 'SAME' else padding
-    small = n == 1 and h is not None and wd is not None and h * wd <= MATMUL_CONV_MAX_PIXELS
-    if not (small and x.dtype == tf.float32 and cin is not None and cin >= MATMUL_CONV_MIN_CHANNELS
-            and kh * kw > 1):
+    if not (kh >= 3 and kw >= 3 and _as_matmul(x, MATMUL_CONV_MAX_PIXELS)):
         return tf.nn.conv2d(x, w, 1, padding if padding == 'SAME' else [[0, 0], *pads, [0, 0]])
-    oh, ow = h + sum(pads[0]) - kh + 1, wd + sum(pads[1]) - kw + 1
-    xp = tf.pad(x, [[0, 0], *pads, [0, 0]])
-    y = None
-    for dy in range(kh):
-        cols = tf.concat([xp[:, dy:dy + oh, dx:dx + ow, :] for dx in range(kw)], axis=-1)   # [1, oh, ow, kw * cin]
-        part = tf.matmul(tf.reshape(cols, [oh * ow, kw * cin]), tf.reshape(w[dy], [kw * cin, -1]))
-        y = part if y is None else y + part
-    return tf.reshape(y, [1, oh, ow, -1])
+    oh, ow, pw = h + sum(pads[0]) - kh + 1, wd + sum(pads[1]) - kw + 1, wd + sum(pads[1])
+    # One more zero row at the bottom: the last copies (shifted by up to kw - 1) then have all their rows.
+    flat = tf.reshape(tf.pad(x, [[0, 0], [pads[0][0], pads[0][1] + 1], pads[1], [0, 0]]), [-1, cin])
+    rows = (oh + kh - 1) * pw
+    cols = tf.concat([flat[dx:dx + rows] for dx in range(kw)], axis=-1)            # [rows, kw * cin]
+    y = tf.add_n([tf.matmul(cols[dy * pw:(dy + oh) * pw], tf.reshape(w[dy], [kw * cin, -1])) for dy in range(kh)])
+    return tf.reshape(y, [1, oh, pw, -1])[:, :, :ow]
 
 
 def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up: int = 1, down: int = 1,
@@ -119,6 +129,8 @@ def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     phase (py, px) is a stride-1 conv with 1 or 2 taps per axis (9 taps in all, no zero multiplies), padded so
     each has H + 2 x W + 2 outputs; interleaved -> [N, 2H + 4, 2W + 4, Cout] = transposed samples -1 .. 2H + 2
     (those beyond its 2H + 1 are zero)."""
+    if _as_matmul(x, MATMUL_UP_MAX_PIXELS):
+        return _up2_as_matmul(x, w)
     n, h, wd, cout = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], w.shape[3]
     rows = []
     for py in range(2):
@@ -127,8 +139,31 @@ def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
             k = tf.stack([tf.stack([w[iy, ix] for _, ix in _PHASE_TAPS[px]]) for _, iy in _PHASE_TAPS[py]])
             pad_y, pad_x = [[1, len(_PHASE_TAPS[p])] for p in (py, px)]  # output H + 2: 1 tap (1, 1), 2 taps (1, 2)
             phases.append(conv2d_stride1(x, k, [pad_y, pad_x]))
-        rows.append(tf.reshape(tf.stack(phases, axis=3), [n, h + 2, 2 * (wd + 2), cout]))
-    return tf.reshape(tf.stack(rows, axis=2), [n, 2 * (h + 2), 2 * (wd + 2), cout])
+        rows.append(phases)
+    return _interleave(rows, n, h + 2, wd + 2, cout)
+
+
+def _interleave(phases: list, n, h, wd, cout: int) -> tf.Tensor:
+    """phases[py][px] [N, H, W, C] -> [N, 2H, 2W, C], phase (py, px) at rows 2i + py and columns 2j + px."""
+    rows = [tf.reshape(tf.stack(row, axis=3), [n, h, 2 * wd, cout]) for row in phases]
+    return tf.reshape(tf.stack(rows, axis=2), [n, 2 * h, 2 * wd, cout])
+
+
+def _up2_as_matmul(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+    """`_polyphase_up2` of one small many-channel image (see MATMUL_UP_MAX_PIXELS) as one matmul: the products of
+    every input pixel with all nine taps, [H, W, 9 * Cout] (the exact multiply count of the transposed conv, in
+    one large GEMM), padded like the phases' input; phase (py, px) is the sum of its taps' products, shifted."""
+    _, h, wd, cin = x.shape
+    cout = int(w.shape[3])
+    taps = tf.reshape(tf.transpose(w, [2, 0, 1, 3]), [cin, 9 * cout])                 # columns (ky, kx, cout)
+    y = tf.reshape(tf.matmul(tf.reshape(x, [h * wd, cin]), taps), [1, h, wd, 9 * cout])
+    y = tf.pad(y, [[0, 0], [1, 2], [1, 2], [0, 0]])
+
+    def phase(py, px):
+        parts = [y[:, oy:oy + h + 2, ox:ox + wd + 2, (3 * ky + kx) * cout:(3 * ky + kx + 1) * cout]
+                 for oy, ky in _PHASE_TAPS[py] for ox, kx in _PHASE_TAPS[px]]
+        return tf.add_n(parts) if len(parts) > 1 else parts[0]
+    return _interleave([[phase(py, px) for px in range(2)] for py in range(2)], 1, h + 2, wd + 2, cout)
 
 
 def upsample_conv_2d(x: tf.Tensor, w: tf.Tensor, f: np.ndarray, factor: int = 2, gain: float = 1.0,
