@@ -6,8 +6,10 @@
                                   [--ada-pytorch DIR --torch-python PY]
 
 Call paths (--modes):
-  run         `Gs.run(z, None, truncation_psi=0.5)`: the dnnlib API (sg2tf/compat.py; a cached tf.function
-              per static options, random noise as dnnlib's default, NCHW float images back)
+  run         `Gs.run(z, None, truncation_psi=0.5, randomize_noise=False)`: the dnnlib API (sg2tf/compat.py; a
+              cached tf.function per static options, NCHW float images back), the call issue 14's goals name,
+              const noise like the stylegan2-ada-pytorch row (random noise, 2.8M normal draws an image, took 2-3%
+              longer on the Intel Xeon)
   function    `tf.function(lambda z: G(z))`: the Keras call compiled (const noise)
   eager       `G(z)` called directly
   xla         `tf.function(jit_compile=True)` (pure-TF ops only: impl ref)
@@ -99,7 +101,7 @@ def _callable(impl: str, mode: str, batch: int, resolution: int, savedmodel: str
     if mode == 'run':
         def traces():  # run()'s cached tf.functions for this model (read-only look at sg2tf.compat's cache)
             return sum(f.experimental_get_tracing_count() for f in compat._COMPILED.get(G, {}).values())
-        return (lambda: G.run(z, None, truncation_psi=PSI)), traces, G
+        return (lambda: G.run(z, None, truncation_psi=PSI, randomize_noise=False)), traces, G
     zt = tf.constant(z)
     if mode == 'eager':
         return (lambda: G(zt).numpy()), (lambda: None), G
