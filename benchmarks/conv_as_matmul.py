@@ -1,15 +1,20 @@
-"""Convolutions of one many-channel image as TensorFlow's conv kernels or as matmuls (sg2tf's batch-1 routes).
+"""sg2tf's batch-1 convolution routes against TensorFlow's plain conv kernels, per config-f shape and whole.
 
     python benchmarks/conv_as_matmul.py [--repeat 8]
 
-sg2tf.ops.conv2d_resample runs one float32 image with at least MATMUL_CONV_MIN_CHANNELS input channels as
-matmuls: a 3x3 stride-1 conv of at most MATMUL_CONV_MAX_PIXELS pixels (`conv2d_stride1`: one matmul per kernel
-row over shifted copies of the input), and the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS
-pixels (`_up2_as_matmul`: one matmul for the nine taps, added into the four phases). This prints, in one process:
-each config-f shape at batch 1 both ways (best ms and GFLOP/s of --repeat calls in a tf.function; the
-up-convolution without its FIR filter, GFLOP of the stride-2 transposed conv), then the whole config-f 1024
-generator (random weights, psi 0.5, batch 1) traced once with both routes off and once with both on, the two
-functions' calls interleaved (best and median s), with numpy's sgemm GFLOP/s and the CPU model (lscpu) beside.
+For one float32 image sg2tf.ops.conv2d_resample runs
+- with at least MATMUL_CONV_MIN_CHANNELS input channels, as matmuls: a 3x3 stride-1 conv of at most
+  MATMUL_CONV_MAX_PIXELS pixels (`conv2d_stride1`: one matmul per kernel row over shifted copies of the
+  flattened input), the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels (`_up2_as_matmul`:
+  one matmul for the nine taps, added into the four phases);
+- the other 2x up-convolutions as four phase convs (`_polyphase_up2`), except those of at most
+  TRANSPOSED_UP_MAX_CHANNELS input channels: TensorFlow's transposed conv.
+Printed, in one process: each config-f shape at batch 1 with the routes off (TensorFlow's 3x3 conv, four phase
+convs for every up-convolution) and on (best ms and GFLOP/s of --repeat calls in a tf.function; an up-convolution
+with its FIR filter, counted as the stride-2 transposed conv's GFLOP; a 512 and 1024 px one as one band of
+networks.BAND_ROWS output rows), then the whole config-f 1024 generator (random weights, psi 0.5, batch 1) traced
+once with the routes off and once on, the two functions' calls interleaved (best and median s), with numpy's
+sgemm GFLOP/s and the CPU model (lscpu) beside.
 """
 from __future__ import annotations
 
@@ -32,16 +37,17 @@ def main() -> int:
     import numpy as np
     import tensorflow as tf
     import sg2tf
+    from sg2tf import networks
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    defaults = {name: getattr(resample, name) for name in
+                ('MATMUL_CONV_MAX_PIXELS', 'MATMUL_UP_MAX_PIXELS', 'TRANSPOSED_UP_MAX_CHANNELS')}
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; numpy sgemm '
           f'{sgemm_in_process():.0f} GFLOP/s; MATMUL_CONV_MIN_CHANNELS {resample.MATMUL_CONV_MIN_CHANNELS}, '
-          f'MATMUL_CONV_MAX_PIXELS {resample.MATMUL_CONV_MAX_PIXELS}, '
-          f'MATMUL_UP_MAX_PIXELS {resample.MATMUL_UP_MAX_PIXELS}')
-    limits = {name: getattr(resample, name) for name in ('MATMUL_CONV_MAX_PIXELS', 'MATMUL_UP_MAX_PIXELS')}
+          + ', '.join(f'{name} {value}' for name, value in defaults.items()))
 
     def routes(on: bool):
-        for name, limit in limits.items():
-            setattr(resample, name, limit if on else 0)
+        for name, value in defaults.items():
+            setattr(resample, name, value if on else 0)
 
     def best(f, *a):
         f(*a)
@@ -52,28 +58,35 @@ def main() -> int:
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    print('| batch 1 | conv ms | conv GFLOP/s | matmuls ms | matmuls GFLOP/s |')
-    print('|---|---|---|---|---|')
-    cases = [('3x3', res, c, c) for res, c in ((8, 512), (16, 512), (32, 512), (64, 512), (128, 256))]
-    cases += [('up 2x', res, 512, 512) for res in (4, 8, 16, 32)]
-    for kind, res, cin, cout in cases:
-        x, w = tf.random.normal([1, res, res, cin]), tf.random.normal([3, 3, cin, cout])
+    fir = sg2tf.ops.setup_filter([1, 3, 3, 1])
+    print('| batch 1, input | routes off ms | GFLOP/s | routes on ms | GFLOP/s | route on |')
+    print('|---|---|---|---|---|---|')
+    cases = [('3x3', res, res, c, c) for res, c in ((8, 512), (16, 512), (32, 512), (64, 512), (128, 256))]
+    cases += [('up 2x', res, res, 512, 512) for res in (4, 8, 16, 32)]
+    cases += [('up 2x', 64, 64, 512, 256), ('up 2x', 128, 128, 256, 128)]
+    # One band of BAND_ROWS final rows: the 512 and 1024 px blocks' input rows, 4 of them margins (_run_in_bands).
+    cases += [('up 2x', networks.BAND_ROWS // 4 + 4, 256, 128, 64), ('up 2x', networks.BAND_ROWS // 2 + 4, 512, 64, 32)]
+    for kind, h, wd, cin, cout in cases:
+        x, w = tf.random.normal([1, h, wd, cin]), tf.random.normal([3, 3, cin, cout])
         op = ((lambda x, w: resample.conv2d_stride1(x, w, 'SAME')) if kind == '3x3' else
-              (lambda x, w: resample._polyphase_up2(x, w)))
+              (lambda x, w: resample.conv2d_resample(x, w, fir, up=2, polyphase=True)))
         row = []
         for on in (False, True):
             routes(on)
             row.append(best(tf.function(op), x, w))
-        gflop = 2 * 9 * res * res * cin * cout / 1e9
-        print(f'| {kind} {res}x{res}, {cin} -> {cout} | {row[0] * 1e3:.1f} | {gflop / row[0]:.0f} | '
-              f'{row[1] * 1e3:.1f} | {gflop / row[1]:.0f} |')
+            used = {o.type for o in tf.function(op).get_concrete_function(x, w).graph.get_operations()}
+        route = ('matmuls' if 'MatMul' in used else 'transposed conv' if 'Conv2DBackpropInput' in used else
+                 'conv' if kind == '3x3' else 'phases')
+        gflop = 2 * 9 * h * wd * cin * cout / 1e9
+        print(f'| {kind} {h}x{wd}, {cin} -> {cout} | {row[0] * 1e3:.1f} | {gflop / row[0]:.0f} | '
+              f'{row[1] * 1e3:.1f} | {gflop / row[1]:.0f} | {route} |')
     routes(True)
 
     G = sg2tf.Generator(resolution=1024)
     G.build()
     z = tf.constant(np.random.RandomState(0).randn(1, G.latent_size).astype(np.float32))
     fns = {}
-    for name, on in (('conv', False), ('matmuls', True)):
+    for name, on in (('routes off', False), ('routes on', True)):
         routes(on)
         fns[name] = tf.function(lambda z: G(z, truncation_psi=0.5))
         fns[name](z)  # traced now, with this setting
@@ -84,7 +97,7 @@ def main() -> int:
             t0 = time.perf_counter()
             f(z).numpy()
             times[name].append(time.perf_counter() - t0)
-    a, b = fns['conv'](z), fns['matmuls'](z)
+    a, b = fns['routes off'](z), fns['routes on'](z)
     print(f'config-f 1024 generator, batch 1, {args.repeat} interleaved calls each: ' + ', '.join(
         f'{name} best {min(t):.3f} s, median {sorted(t)[len(t) // 2]:.3f} s' for name, t in times.items()) +
         f'; relative difference of the images {float(tf.norm(a - b) / tf.norm(a)):.1e}')

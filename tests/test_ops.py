@@ -298,9 +298,10 @@ def test_conv2d_resample_matches_numpy(k, up, down, groups):
 
 
 @pytest.mark.parametrize('taps', [[1, 1], [1, 2, 1], [1, 3, 3, 1], [1, 4, 6, 4, 1], [1, 5, 10, 10, 5, 1]])
-def test_polyphase_up_conv_matches_numpy(taps):
+def test_polyphase_up_conv_matches_numpy(taps, monkeypatch):
     """The four-phase up-convolution (the generator's per-sample path on the CPU) is NVIDIA's upsample_conv_2d
     for every FIR length, non-square images included."""
+    monkeypatch.setattr(importlib.import_module('sg2tf.ops.conv2d_resample'), 'TRANSPOSED_UP_MAX_CHANNELS', 0)
     rnd = np.random.RandomState(3)
     x = rnd.randn(2, 9, 7, 5).astype(np.float32)
     w = rnd.randn(3, 3, 5, 4).astype(np.float32)
@@ -352,11 +353,11 @@ def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
 
 
 @pytest.mark.parametrize('shape', [(1, 4, 4, 256), (1, 5, 7, 256), (1, 32, 32, 256), (1, 33, 32, 256),
-                                   (2, 4, 4, 256), (1, 4, 4, 64)])
+                                   (2, 4, 4, 256), (1, 4, 4, 128), (1, 4, 4, 64)])
 def test_up_conv_as_one_matmul_matches_numpy(shape):
     """The batch-1 many-channel up-convolution of at most MATMUL_UP_MAX_PIXELS input pixels (all nine taps in one
-    matmul, added into the four phases) is NVIDIA's upsample_conv_2d; larger inputs, batches and few channels
-    take the four phase convs."""
+    matmul, added into the four phases) is NVIDIA's upsample_conv_2d; larger inputs, batches and fewer channels
+    take the four phase convs, at most TRANSPOSED_UP_MAX_CHANNELS the transposed conv."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     rnd = np.random.RandomState(4)
     x = rnd.randn(*shape).astype(np.float32)
@@ -369,14 +370,33 @@ def test_up_conv_as_one_matmul_matches_numpy(shape):
     assert rel_err(y, ref) <= 1e-5
     n, h, wd, c = shape
     one_matmul = n == 1 and h * wd <= resample.MATMUL_UP_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS
+    transposed = c <= resample.TRANSPOSED_UP_MAX_CHANNELS
     ops_used = [op.type for op in fn.get_concrete_function(x, w).graph.get_operations()]
-    assert (ops_used.count('MatMul'), 'Conv2D' in ops_used) == ((1, False) if one_matmul else (0, True)), ops_used
+    route = (ops_used.count('MatMul'), 'Conv2D' in ops_used, 'Conv2DBackpropInput' in ops_used)
+    assert route == ((1, False, False) if one_matmul else (0, False, True) if transposed else (0, True, False)), \
+        ops_used
 
 
+# Batch-1 routes of the convolutions (sg2tf/ops/conv2d_resample.py), each forced onto every conv it can take:
+# the fixtures' few channels would otherwise send their up-convolutions to the transposed conv and none to the
+# matmuls. (module attribute, value) pairs.
+_ROUTES = {
+    'matmuls': (('MATMUL_CONV_MIN_CHANNELS', 1), ('MATMUL_CONV_MAX_PIXELS', 64 * 64), ('MATMUL_UP_MAX_PIXELS', 64 * 64),
+                ('TRANSPOSED_UP_MAX_CHANNELS', 0)),
+    'phases': (('TRANSPOSED_UP_MAX_CHANNELS', 0),),
+    'transposed': (('TRANSPOSED_UP_MAX_CHANNELS', 1 << 20),),
+}
+# How the graph shows each route against another: (route compared with, op type, more or fewer of it).
+_ROUTE_SIGN = {'matmuls': ('phases', 'MatMul', 1), 'phases': ('transposed', 'Conv2DBackpropInput', -1),
+               'transposed': ('phases', 'Conv2DBackpropInput', 1)}
+
+
+@pytest.mark.parametrize('route', sorted(_ROUTES))
 @pytest.mark.parametrize('name', ['f32', 'origskip32', 'ada64', 'adapt32cond'])
-def test_matmul_convs_match_reference_images(name, monkeypatch):
-    """The fixtures' channels are below MATMUL_CONV_MIN_CHANNELS, so the matmul routes are forced for every conv
-    of a batch-1 image (3x3 convs and up-convolutions): each reference image within 1e-4 of NVIDIA's."""
+def test_batch1_conv_routes_match_reference_images(name, route, monkeypatch):
+    """Batch-1 images (the per-sample kernel path) with each conv route forced: the matmuls (3x3 convs, one-matmul
+    up-convolutions), the four-phase and the transposed up-convolutions; each reference image within 1e-4 of
+    NVIDIA's, and the graph shows the route (its count of MatMul or Conv2DBackpropInput against another route's)."""
     import os
     import legacy
     from conftest import DATA
@@ -384,19 +404,20 @@ def test_matmul_convs_match_reference_images(name, monkeypatch):
     Gs = legacy.load_network_pkl(os.path.join(DATA, f'{name}.pkl'), networks=('Gs',))['Gs']
     ref = dict(np.load(os.path.join(DATA, f'{name}.npz')))
     labels = ref['labels'] if ref['labels'].shape[1] else None
+    other, marker, sign = _ROUTE_SIGN[route]
 
-    def matmuls(z, c):
+    def traced(z, c, which):
+        for attr, value in _ROUTES[which]:
+            monkeypatch.setattr(resample, attr, value)
         fn = tf.function(lambda z, c: Gs(z, c, truncation_psi=1.0), autograph=False)
         graph = fn.get_concrete_function(z, c).graph
-        return fn, sum(op.type == 'MatMul' for op in graph.get_operations())
+        monkeypatch.undo()
+        return fn, sum(op.type == marker for op in graph.get_operations())
     z0 = tf.constant(ref['latents'][:1])
     c0 = None if labels is None else tf.constant(labels[:1])
-    _, plain = matmuls(z0, c0)
-    monkeypatch.setattr(resample, 'MATMUL_CONV_MIN_CHANNELS', 1)
-    monkeypatch.setattr(resample, 'MATMUL_CONV_MAX_PIXELS', 64 * 64)
-    monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', 64 * 64)
-    fn, forced = matmuls(z0, c0)
-    assert forced > plain  # the convs now run as matmuls
+    _, count_other = traced(z0, c0, other)
+    fn, count = traced(z0, c0, route)
+    assert sign * (count - count_other) > 0, (count, count_other)
     images = np.concatenate([fn(tf.constant(ref['latents'][i:i + 1]),
                                 None if labels is None else tf.constant(labels[i:i + 1])).numpy()
                              for i in range(len(ref['latents']))])

@@ -21,6 +21,11 @@ from sg2tf.ops.upfirdn2d import upfirdn2d
 MATMUL_CONV_MIN_CHANNELS = 256
 MATMUL_CONV_MAX_PIXELS = 128 * 128
 MATMUL_UP_MAX_PIXELS = 32 * 32
+# A float32 up-convolution of at most TRANSPOSED_UP_MAX_CHANNELS input channels (config-f's 1024x1024 block: 64)
+# stays the transposed conv where the four phases are asked for: its phases' convs are too narrow there (the
+# generator 4% faster at batch 1), and the memory TensorFlow's transposed conv keeps per input shape did not show
+# in the generator's peak (its bands share one shape). Records generate_xeon_amx.txt, conv_as_matmul_xeon_amx.txt.
+TRANSPOSED_UP_MAX_CHANNELS = 64
 
 
 def _as_matmul(x: tf.Tensor, max_pixels: int) -> bool:
@@ -63,9 +68,10 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     (groups = N). tf.nn.conv2d infers the grouping from the channel counts, so None (grouped, count not given)
     works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
     so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
-    `polyphase` (3x3 kernels, up=2): the transposed conv as four stride-1 convs (`_polyphase_up2`), the
-    generator's per-sample path on the CPU: TensorFlow's oneDNN transposed conv keeps tens of MiB per input
-    shape for the life of the process, the stride-1 convs next to nothing (benchmarks/op_memory.py).
+    `polyphase` (3x3 kernels, up=2, more than TRANSPOSED_UP_MAX_CHANNELS input channels or not float32): the
+    transposed conv as four stride-1 convs (`_polyphase_up2`), the generator's per-sample path on the CPU:
+    TensorFlow's oneDNN transposed conv keeps tens of MiB per input shape for the life of the process, the
+    stride-1 convs next to nothing (benchmarks/op_memory.py).
     Not for training: their gradients are slower than the transposed conv's (benchmarks/train.py).
     """
     up, down = int(up), int(down)
@@ -89,7 +95,8 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
         x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), impl=impl)
         return tf.nn.conv2d(x, w, strides=down, padding='VALID')
 
-    if polyphase and groups == 1 and up == 2 and kw == 3:
+    few_channels = cin is not None and cin <= TRANSPOSED_UP_MAX_CHANNELS and x.dtype == tf.float32
+    if polyphase and groups == 1 and up == 2 and kw == 3 and not few_channels:
         # The four phases start one sample before the transposed conv's output and end two after it.
         x = _polyphase_up2(x, w)
         p = (taps - up) - (kw - 1)
