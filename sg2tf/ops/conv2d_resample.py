@@ -22,9 +22,10 @@ MATMUL_CONV_MIN_CHANNELS = 256
 MATMUL_CONV_MAX_PIXELS = 128 * 128
 MATMUL_UP_MAX_PIXELS = 32 * 32
 # A float32 up-convolution of at most TRANSPOSED_UP_MAX_CHANNELS input channels (config-f's 1024x1024 block: 64)
-# stays the transposed conv where the four phases are asked for: its phases' convs are too narrow there (the
-# generator 4% faster at batch 1), and the memory TensorFlow's transposed conv keeps per input shape did not show
-# in the generator's peak (its bands share one shape). Records generate_xeon_amx.txt, conv_as_matmul_xeon_amx.txt.
+# stays the transposed conv where the four phases are asked for: its phases' convs are too narrow there (a band
+# 27 -> 20 ms, record conv_as_matmul_xeon_amx.txt; Gs.run at batch 1 0.60 -> 0.57 s, generate_xeon_amx.txt at
+# 6691b21 and after), for 0-40 MiB more peak RSS (in those records and repeated runs): the memory TensorFlow's
+# transposed conv keeps for an input shape (benchmarks/op_memory.py; the bands share one shape).
 TRANSPOSED_UP_MAX_CHANNELS = 64
 
 
