@@ -73,8 +73,9 @@ def main() -> int:
         row = []
         for on in (False, True):
             routes(on)
-            row.append(best(tf.function(op), x, w))
-            used = {o.type for o in tf.function(op).get_concrete_function(x, w).graph.get_operations()}
+            fn = tf.function(op)
+            row.append(best(fn, x, w))
+        used = {o.type for o in fn.get_concrete_function(x, w).graph.get_operations()}  # routes on
         route = ('matmuls' if 'MatMul' in used else 'transposed conv' if 'Conv2DBackpropInput' in used else
                  'conv' if kind == '3x3' else 'phases')
         gflop = 2 * 9 * h * wd * cin * cout / 1e9

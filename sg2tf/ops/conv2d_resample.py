@@ -99,7 +99,7 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     few_channels = cin is not None and cin <= TRANSPOSED_UP_MAX_CHANNELS and x.dtype == tf.float32
     if polyphase and groups == 1 and up == 2 and kw == 3 and not few_channels:
         # The four phases start one sample before the transposed conv's output and end two after it.
-        x = _polyphase_up2(x, w)
+        x = _up2_as_matmul(x, w) if _as_matmul(x, MATMUL_UP_MAX_PIXELS) else _polyphase_up2(x, w)
         p = (taps - up) - (kw - 1)
         return upfirdn2d(x, f, padding=((p + 1) // 2 + up - 2, p // 2 - 1), gain=up ** 2, impl=impl)
     if groups == 1:
@@ -137,8 +137,6 @@ def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     phase (py, px) is a stride-1 conv with 1 or 2 taps per axis (9 taps in all, no zero multiplies), padded so
     each has H + 2 x W + 2 outputs; interleaved -> [N, 2H + 4, 2W + 4, Cout] = transposed samples -1 .. 2H + 2
     (those beyond its 2H + 1 are zero)."""
-    if _as_matmul(x, MATMUL_UP_MAX_PIXELS):
-        return _up2_as_matmul(x, w)
     n, h, wd, cout = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], w.shape[3]
     rows = []
     for py in range(2):
