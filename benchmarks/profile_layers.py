@@ -52,11 +52,20 @@ def layer_gflop(res: int, layer: str, batch: int) -> float | None:
     return None
 
 
+def _by_type(events: list, calls: int, top: int = 12) -> str:
+    by_type = collections.Counter()
+    for s, e, name in events:
+        by_type[name.rsplit(':', 1)[-1]] += (e - s) / calls
+    return ', '.join(f'{t} {d * 1e3:.1f}' for t, d in by_type.most_common(top))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--resolution', type=int, default=1024)
     ap.add_argument('--batch', type=int, default=1)
     ap.add_argument('--calls', type=int, default=2)
+    ap.add_argument('--layer-ops', type=int, default=0, metavar='N',
+                    help='also the op types by summed duration within each of the N busiest layers')
     args = ap.parse_args()
     import numpy as np
     import tensorflow as tf
@@ -110,11 +119,13 @@ def main() -> int:
         rate = f'{gflop / busy:.0f}' if gflop and busy > 0 else '-'
         print(f'| {res or "-"} | {layer} | {busy * 1e3:.1f} | {sum(e - s for s, e in iv) / args.calls * 1e3:.1f} '
               f'| {rate} |')
-    by_type = collections.Counter()
-    for s, e, name in events:
-        by_type[name.rsplit(':', 1)[-1]] += (e - s) / args.calls
-    print('op types by summed duration, ms a call: ' +
-          ', '.join(f'{t} {d * 1e3:.1f}' for t, d in by_type.most_common(12)))
+    print('op types by summed duration, ms a call: ' + _by_type(events, args.calls))
+    busiest = sorted(layers, key=lambda key: -busy_seconds(layers[key]))[:args.layer_ops]
+    for res, layer in busiest:
+        inside = [ev for ev in events if (LAYER.search(ev[2]) and (int(LAYER.search(ev[2]).group(1)),
+                                                                   LAYER.search(ev[2]).group(2))) == (res, layer)
+                  or (not res and not LAYER.search(ev[2]))]
+        print(f'{res or "-"} {layer}, ms a call: ' + _by_type(inside, args.calls))
     return 0
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from sg2tf import ops
+from sg2tf.misc import release_free_heap
 
 
 
@@ -22,10 +23,18 @@ class _EasyDict(dict):
             raise AttributeError(name) from e
 
 
-def _batches(n: int, minibatch_size: int | None):
-    step = n if not minibatch_size else int(minibatch_size)
-    for i in range(0, n, max(step, 1)):
-        yield slice(i, min(i + step, n))
+def _run_batches(call, minibatch_size: int | None, *inputs: np.ndarray) -> list:
+    """`call(*inputs)` on slices of `minibatch_size` samples (all at once if None), each output converted to
+    NumPy; the C heap's free pages go back to the OS after each slice (`release_free_heap`)."""
+    n = len(inputs[0])
+    step = max(n if not minibatch_size else int(minibatch_size), 1)
+    outs = []
+    for i in range(0, n, step):
+        out = call(*(x[i:i + step] for x in inputs))
+        outs.append(tuple(t.numpy() for t in out) if isinstance(out, (tuple, list)) else out.numpy())
+        del out
+        release_free_heap()
+    return outs
 
 
 def _labels(labels, n: int, label_size: int) -> np.ndarray:
@@ -128,7 +137,7 @@ class DnnlibMappingMixin(_VarsMixin):
         _check_shape('latents', latents, [None, self.latent_size])
         labels = _labels(labels, len(latents), self.label_size)
         call = _compiled(self)
-        return np.concatenate([call(latents[s], labels[s]).numpy() for s in _batches(len(latents), minibatch_size)])
+        return np.concatenate(_run_batches(call, minibatch_size, latents, labels))
 
 
 class DnnlibSynthesisMixin(_VarsMixin):
@@ -139,8 +148,7 @@ class DnnlibSynthesisMixin(_VarsMixin):
         _check_shape('dlatents', dlatents, [None, self.num_layers, self.dlatent_size])
         mode = 'random' if randomize_noise else 'const'
         call = _compiled(self, noise_mode=mode, **_precision(self, num_fp16_res))
-        out = [call(dlatents[s]).numpy() for s in _batches(len(dlatents), minibatch_size)]
-        return _finish(np.concatenate(out), output_transform)
+        return _finish(np.concatenate(_run_batches(call, minibatch_size, dlatents)), output_transform)
 
 
 class DnnlibGeneratorMixin(_VarsMixin):
@@ -160,14 +168,10 @@ class DnnlibGeneratorMixin(_VarsMixin):
         _check_shape('latents', latents, [None, self.latent_size])
         labels = _labels(labels, len(latents), self.label_size)
         mode = 'random' if randomize_noise else 'const'
-        images, dlatents = [], []
         call = _compiled(self, truncation_psi=None if psi is None else float(psi), noise_mode=mode,
                          truncation_cutoff=None if cutoff is None else int(cutoff), return_dlatents=True,
                          **_precision(self, num_fp16_res))
-        for s in _batches(len(latents), minibatch_size):
-            img, ws = call(latents[s], labels[s])
-            images.append(img.numpy())
-            dlatents.append(ws.numpy())
+        images, dlatents = zip(*_run_batches(call, minibatch_size, latents, labels))
         images = _finish(np.concatenate(images), output_transform)
         return (images, np.concatenate(dlatents)) if return_dlatents else images
 
@@ -180,4 +184,4 @@ class DnnlibDiscriminatorMixin(_VarsMixin):
         labels = _labels(labels, len(images), self.label_size)
         nhwc = np.transpose(images, [0, 2, 3, 1])
         call = _compiled(self, **_precision(self, num_fp16_res))
-        return np.concatenate([call(nhwc[s], labels[s]).numpy() for s in _batches(len(images), minibatch_size)])
+        return np.concatenate(_run_batches(call, minibatch_size, nhwc, labels))

@@ -89,9 +89,13 @@ class Synthesizer:
         """Images NHWC float32 in (nominally) [-1, 1]."""
         import tensorflow as tf
         ws = np.asarray(ws, np.float32)
+        from sg2tf.misc import release_free_heap
         noise = None if noise is None or not len(noise) else [tf.constant(np.asarray(n, np.float32)) for n in noise]
-        return np.concatenate([self._synth(tf.constant(ws[i:i + self.batch]), noise).numpy()
-                               for i in range(0, len(ws), self.batch)])
+        out = []
+        for i in range(0, len(ws), self.batch):
+            out.append(self._synth(tf.constant(ws[i:i + self.batch]), noise).numpy())
+            release_free_heap()
+        return np.concatenate(out)
 
     def __call__(self, ws: np.ndarray, noise: Sequence[np.ndarray] | None = None) -> np.ndarray:
         from sg2tf.images import convert_images_to_uint8

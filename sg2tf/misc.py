@@ -1,6 +1,9 @@
 """Small helpers shared by the networks."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -35,3 +38,21 @@ def assert_shape(tensor, expected: Sequence[int | None], what: str) -> None:
 
 def _format(shape: Sequence[int | None]) -> str:
     return '[' + ', '.join('?' if d is None else str(d) for d in shape) + ']'
+
+
+_MALLOC_TRIM = []  # [glibc's malloc_trim or None], looked up once
+
+
+def release_free_heap() -> None:
+    """Hand the free pages of the C heap back to the OS: glibc's `malloc_trim(0)`, about 1 ms; a no-op without
+    glibc. A generator call frees many medium-sized buffers (TensorFlow's kernels, oneDNN), and glibc keeps their
+    pages, fragmented, so the process's resident memory crept up call after call (config-f 1024 at batch 1: peak
+    RSS 1083 MiB on the first call, 1152 by the tenth; trimmed after every call, 1067: records generate_*)."""
+    if not _MALLOC_TRIM:
+        libc = ctypes.util.find_library('c') if sys.platform.startswith('linux') else None
+        trim = getattr(ctypes.CDLL(libc), 'malloc_trim', None) if libc else None
+        if trim is not None:
+            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        _MALLOC_TRIM.append(trim)
+    if _MALLOC_TRIM[0] is not None:
+        _MALLOC_TRIM[0](0)

@@ -1,4 +1,7 @@
 """Shape checks at network boundaries: one-line ValueErrors that name the layer and both shapes."""
+import os
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -67,3 +70,24 @@ def test_right_shapes_with_dynamic_batch(nets):
     assert d(img).shape == (2, 1)
     _one_line_error(lambda: tf.function(lambda z: G(z)).get_concrete_function(tf.TensorSpec([None, 12])),
                     'mapping', '[?, 16]', '[?, 12]')
+
+
+def test_run_releases_the_free_heap_after_each_minibatch(nets, monkeypatch):
+    """run() trims the C heap after every minibatch slice (its outputs already NumPy), and keeps the outputs."""
+    import sg2tf.compat
+    from sg2tf import misc
+    G, D = nets
+    z = np.random.RandomState(0).randn(5, 16).astype(np.float32)
+    whole = G.run(z, None, truncation_psi=0.5, randomize_noise=False)
+    calls = []
+    monkeypatch.setattr(sg2tf.compat, 'release_free_heap', lambda: calls.append(1))
+    images, ws = G.run(z, None, truncation_psi=0.5, randomize_noise=False, minibatch_size=2, return_dlatents=True)
+    assert len(calls) == 3 and images.shape == (5, 3, 16, 16) and ws.shape[0] == 5
+    np.testing.assert_allclose(images, whole, rtol=0, atol=1e-5)
+    D.run(images[:4], minibatch_size=4)
+    assert len(calls) == 4
+    monkeypatch.undo()
+    misc.release_free_heap()  # the real one: found once, callable again
+    if sys.platform.startswith('linux') and os.path.exists('/lib/x86_64-linux-gnu/libc.so.6'):
+        assert misc._MALLOC_TRIM[0] is not None, 'glibc without malloc_trim'
+    misc.release_free_heap()

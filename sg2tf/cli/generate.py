@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import tensorflow as tf
     from sg2tf.images import convert_images_to_uint8
+    from sg2tf.misc import release_free_heap
 
     try:
         t0 = time.perf_counter()
@@ -155,6 +156,7 @@ def main(argv=None) -> int:
                 noise = [tf.constant(rnd.randn(*v.shape).astype(np.float32)) for v in G.synthesis.noise_buffers]
             img = synthesize(z, c, noise)
             img = convert_images_to_uint8(img.numpy())[0]
+            release_free_heap()
             path = os.path.join(args.outdir, f'seed{seed:04d}.png')
             save_png(img, path)
             if args.grid:
