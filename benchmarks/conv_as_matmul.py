@@ -14,7 +14,9 @@ convs for every up-convolution) and on (best ms and GFLOP/s of --repeat calls in
 with its FIR filter, counted as the stride-2 transposed conv's GFLOP; a 512 and 1024 px one as one band of
 networks.BAND_ROWS output rows), then the whole config-f 1024 generator (random weights, psi 0.5, batch 1) traced
 once with the routes off and once on, the two functions' calls interleaved (best and median s), with numpy's
-sgemm GFLOP/s and the CPU model (lscpu) beside.
+sgemm GFLOP/s and the CPU model (lscpu) beside. The routes are forced on and off (BATCH1_ROUTES) whichever kernels
+TensorFlow runs; by default they are on only with its oneDNN kernels: run with TF_ENABLE_ONEDNN_OPTS=0 to
+measure them against the Eigen kernels.
 """
 from __future__ import annotations
 
@@ -42,12 +44,12 @@ def main() -> int:
     defaults = {name: getattr(resample, name) for name in
                 ('MATMUL_CONV_MAX_PIXELS', 'MATMUL_UP_MAX_PIXELS', 'TRANSPOSED_UP_MAX_CHANNELS')}
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; numpy sgemm '
-          f'{sgemm_in_process():.0f} GFLOP/s; MATMUL_CONV_MIN_CHANNELS {resample.MATMUL_CONV_MIN_CHANNELS}, '
+          f'{sgemm_in_process():.0f} GFLOP/s; oneDNN kernels {"on" if resample._onednn_enabled() else "off"} (routes '
+          f'{"on" if resample.batch1_routes() else "off"} by default); MATMUL_CONV_MIN_CHANNELS {resample.MATMUL_CONV_MIN_CHANNELS}, '
           + ', '.join(f'{name} {value}' for name, value in defaults.items()))
 
-    def routes(on: bool):
-        for name, value in defaults.items():
-            setattr(resample, name, value if on else 0)
+    def routes(on: bool):  # forced on or off, oneDNN kernels or not
+        resample.BATCH1_ROUTES = on
 
     def best(f, *a):
         f(*a)
@@ -81,7 +83,7 @@ def main() -> int:
         gflop = 2 * 9 * h * wd * cin * cout / 1e9
         print(f'| {kind} {h}x{wd}, {cin} -> {cout} | {row[0] * 1e3:.1f} | {gflop / row[0]:.0f} | '
               f'{row[1] * 1e3:.1f} | {gflop / row[1]:.0f} | {route} |')
-    routes(True)
+    resample.BATCH1_ROUTES = None
 
     G = sg2tf.Generator(resolution=1024)
     G.build()
@@ -91,7 +93,7 @@ def main() -> int:
         routes(on)
         fns[name] = tf.function(lambda z: G(z, truncation_psi=0.5))
         fns[name](z)  # traced now, with this setting
-    routes(True)
+    resample.BATCH1_ROUTES = None
     times = {name: [] for name in fns}
     for _ in range(args.repeat):
         for name, f in fns.items():

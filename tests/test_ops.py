@@ -332,10 +332,11 @@ def test_conv2d_resample_rejects_bad_arguments():
     ((1, 8, 8, 64), (3, 3), 'SAME'),                  # few channels: the conv kernel
     ((1, 129, 128, 256), (3, 3), 'SAME'),             # more pixels than MATMUL_CONV_MAX_PIXELS: the conv kernel
 ])
-def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
+def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding, monkeypatch):
     """conv2d_stride1 (matmuls over shifted copies for one small many-channel image, else tf.nn.conv2d) computes
-    tf.nn.conv2d's output; the matmul route is taken exactly where the thresholds say."""
+    tf.nn.conv2d's output; the matmul route (forced on, as with oneDNN) is taken exactly where the thresholds say."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    monkeypatch.setattr(resample, 'BATCH1_ROUTES', True)
     rng = np.random.RandomState(0)
     x = tf.constant(rng.randn(*shape).astype(np.float32))
     w = tf.constant(rng.randn(*kernel, shape[-1], 32).astype(np.float32))
@@ -354,11 +355,12 @@ def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding):
 
 @pytest.mark.parametrize('shape', [(1, 4, 4, 256), (1, 5, 7, 256), (1, 32, 32, 256), (1, 33, 32, 256),
                                    (2, 4, 4, 256), (1, 4, 4, 128), (1, 4, 4, 64)])
-def test_up_conv_as_one_matmul_matches_numpy(shape):
+def test_up_conv_as_one_matmul_matches_numpy(shape, monkeypatch):
     """The batch-1 many-channel up-convolution of at most MATMUL_UP_MAX_PIXELS input pixels (all nine taps in one
     matmul, added into the four phases) is NVIDIA's upsample_conv_2d; larger inputs, batches and fewer channels
-    take the four phase convs, at most TRANSPOSED_UP_MAX_CHANNELS the transposed conv."""
+    take the four phase convs, at most TRANSPOSED_UP_MAX_CHANNELS the transposed conv (routes forced on)."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    monkeypatch.setattr(resample, 'BATCH1_ROUTES', True)
     rnd = np.random.RandomState(4)
     x = rnd.randn(*shape).astype(np.float32)
     w = rnd.randn(3, 3, shape[-1], 16).astype(np.float32)
@@ -377,14 +379,38 @@ def test_up_conv_as_one_matmul_matches_numpy(shape):
         ops_used
 
 
+def test_batch1_routes_off_take_the_conv_kernels(monkeypatch):
+    """With the batch-1 routes off (the default where TensorFlow's oneDNN kernels are off) the shapes that would
+    take matmuls or the transposed conv take tf.nn.conv2d and the four phase convs, with the same outputs."""
+    resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    rnd = np.random.RandomState(5)
+    f = ops.setup_filter([1, 3, 3, 1])
+    cases = [(lambda x, w: resample.conv2d_stride1(x, w, 'SAME'), (1, 8, 8, 256), None),
+             (lambda x, w: resample.conv2d_resample(x, w, f, up=2, polyphase=True), (1, 4, 4, 256), f),
+             (lambda x, w: resample.conv2d_resample(x, w, f, up=2, polyphase=True), (1, 6, 5, 8), f)]
+    for op, shape, fir in cases:
+        x, w = rnd.randn(*shape).astype(np.float32), rnd.randn(3, 3, shape[-1], 8).astype(np.float32)
+        outs, used = [], []
+        for on in (True, False):
+            monkeypatch.setattr(resample, 'BATCH1_ROUTES', on)
+            fn = tf.function(op)
+            outs.append(fn(x, w).numpy())
+            used.append([o.type for o in fn.get_concrete_function(x, w).graph.get_operations()])
+        assert 'MatMul' in used[0] or 'Conv2DBackpropInput' in used[0], used[0]
+        assert 'MatMul' not in used[1] and 'Conv2DBackpropInput' not in used[1] and 'Conv2D' in used[1], used[1]
+        assert rel_err(outs[1], outs[0]) <= 1e-5
+    monkeypatch.setattr(resample, 'BATCH1_ROUTES', None)
+    assert resample.batch1_routes() == resample._onednn_enabled()
+
+
 # Batch-1 routes of the convolutions (sg2tf/ops/conv2d_resample.py), each forced onto every conv it can take:
 # the fixtures' few channels would otherwise send their up-convolutions to the transposed conv and none to the
 # matmuls. (module attribute, value) pairs.
 _ROUTES = {
     'matmuls': (('MATMUL_CONV_MIN_CHANNELS', 1), ('MATMUL_CONV_MAX_PIXELS', 64 * 64), ('MATMUL_UP_MAX_PIXELS', 64 * 64),
-                ('TRANSPOSED_UP_MAX_CHANNELS', 0)),
-    'phases': (('TRANSPOSED_UP_MAX_CHANNELS', 0),),
-    'transposed': (('TRANSPOSED_UP_MAX_CHANNELS', 1 << 20),),
+                ('TRANSPOSED_UP_MAX_CHANNELS', 0), ('BATCH1_ROUTES', True)),
+    'phases': (('BATCH1_ROUTES', False),),
+    'transposed': (('TRANSPOSED_UP_MAX_CHANNELS', 1 << 20), ('BATCH1_ROUTES', True)),
 }
 # How the graph shows each route against another: (route compared with, op type, more or fewer of it).
 _ROUTE_SIGN = {'matmuls': ('phases', 'MatMul', 1), 'phases': ('transposed', 'Conv2DBackpropInput', -1),

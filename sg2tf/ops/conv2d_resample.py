@@ -6,14 +6,16 @@ that of stylegan2-ada-pytorch torch_utils/ops/conv2d_resample.py. Channels-last,
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
 from sg2tf.ops.upfirdn2d import upfirdn2d
 
 # One float32 image (batch 1, static shape) with at least MATMUL_CONV_MIN_CHANNELS input channels: config-f's
-# 256- and 512-channel blocks. There TensorFlow's conv kernels are slowest (benchmarks/conv_as_matmul.py, record
-# conv_as_matmul_xeon_amx.txt), so
+# 256- and 512-channel blocks. Where TensorFlow runs its oneDNN CPU kernels (see `batch1_routes`), their convs are
+# slowest there (benchmarks/conv_as_matmul.py, record conv_as_matmul_xeon_amx.txt), so
 # - a 3x3 stride-1 conv of at most MATMUL_CONV_MAX_PIXELS pixels runs as one matmul per kernel row
 #   (`conv2d_stride1`), while the 1- and 2-tap kernels of the up-convolution's phases stay convs (faster there);
 # - the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels runs as one matmul with all nine
@@ -22,17 +24,37 @@ MATMUL_CONV_MIN_CHANNELS = 256
 MATMUL_CONV_MAX_PIXELS = 128 * 128
 MATMUL_UP_MAX_PIXELS = 32 * 32
 # A float32 up-convolution of at most TRANSPOSED_UP_MAX_CHANNELS input channels (config-f's 1024x1024 block: 64)
-# stays the transposed conv where the four phases are asked for: its phases' convs are too narrow there (a band
+# stays the transposed conv where the four phases are asked for: oneDNN's phase convs are too narrow there (a band
 # 27 -> 20 ms, record conv_as_matmul_xeon_amx.txt; Gs.run at batch 1 0.60 -> 0.57 s, generate_xeon_amx.txt at
 # 6691b21 and after), for 0-40 MiB more peak RSS (in those records and repeated runs): the memory TensorFlow's
 # transposed conv keeps for an input shape (benchmarks/op_memory.py; the bands share one shape).
 TRANSPOSED_UP_MAX_CHANNELS = 64
+# The three routes above, on or off: None (default) on iff TensorFlow runs its oneDNN CPU kernels. Its Eigen
+# kernels (oneDNN off: the AMD EPYCs' default, or TF_ENABLE_ONEDNN_OPTS=0) are faster without them: config-f 1024
+# at batch 1, oneDNN off, routes on 0.765 s, off 0.737 s (record conv_as_matmul_onednn_off_xeon_amx.txt).
+BATCH1_ROUTES: bool | None = None
+
+
+def batch1_routes() -> bool:
+    """Whether the batch-1 matmul and transposed routes are on (BATCH1_ROUTES, else whether oneDNN is)."""
+    if BATCH1_ROUTES is not None:
+        return bool(BATCH1_ROUTES)
+    return _onednn_enabled()
+
+
+@functools.lru_cache(maxsize=1)
+def _onednn_enabled() -> bool:
+    try:  # TensorFlow's own test (the TF_ENABLE_ONEDNN_OPTS setting and the CPU), a private module
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return False
 
 
 def _as_matmul(x: tf.Tensor, max_pixels: int) -> bool:
     n, h, wd, cin = x.shape
     return (n == 1 and h is not None and wd is not None and cin is not None and h * wd <= max_pixels
-            and x.dtype == tf.float32 and cin >= MATMUL_CONV_MIN_CHANNELS)
+            and x.dtype == tf.float32 and cin >= MATMUL_CONV_MIN_CHANNELS and batch1_routes())
 
 
 def conv2d_stride1(x: tf.Tensor, w: tf.Tensor, padding) -> tf.Tensor:
@@ -69,8 +91,8 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     (groups = N). tf.nn.conv2d infers the grouping from the channel counts, so None (grouped, count not given)
     works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
     so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
-    `polyphase` (3x3 kernels, up=2, more than TRANSPOSED_UP_MAX_CHANNELS input channels or not float32): the
-    transposed conv as four stride-1 convs (`_polyphase_up2`), the generator's per-sample path on the CPU:
+    `polyphase` (3x3 kernels, up=2; not a float32 input of at most TRANSPOSED_UP_MAX_CHANNELS channels where
+    `batch1_routes()`): the transposed conv as four stride-1 convs (`_polyphase_up2`), the generator's per-sample path on the CPU:
     TensorFlow's oneDNN transposed conv keeps tens of MiB per input shape for the life of the process, the
     stride-1 convs next to nothing (benchmarks/op_memory.py).
     Not for training: their gradients are slower than the transposed conv's (benchmarks/train.py).
@@ -96,7 +118,8 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
         x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), impl=impl)
         return tf.nn.conv2d(x, w, strides=down, padding='VALID')
 
-    few_channels = cin is not None and cin <= TRANSPOSED_UP_MAX_CHANNELS and x.dtype == tf.float32
+    few_channels = (cin is not None and cin <= TRANSPOSED_UP_MAX_CHANNELS and x.dtype == tf.float32
+                    and batch1_routes())
     if polyphase and groups == 1 and up == 2 and kw == 3 and not few_channels:
         # The four phases start one sample before the transposed conv's output and end two after it.
         x = _up2_as_matmul(x, w) if _as_matmul(x, MATMUL_UP_MAX_PIXELS) else _polyphase_up2(x, w)
