@@ -42,6 +42,11 @@ CASES = [  # (up, down, pad (x0, x1, y0, y1), filter taps, flip, gain)
     (3, 1, (-1, 2, 1, -2), [1, 2, 5, 2, 1], False, 1.0),
     (1, 3, (1, 1, 2, 2), np.arange(12).reshape(3, 4) + 1.0, False, 0.5),
     (2, 1, (1, 1, 1, 1), None, True, 1.0),
+    # one-sample crops (as after the phase up-convolutions): taken as zero filter taps, on every side
+    (1, 1, (0, -1, -1, 0), np.arange(12).reshape(3, 4) + 1.0, False, 1.0),
+    (1, 1, (-1, 0, 0, -1), np.arange(12).reshape(4, 3) + 1.0, True, 2.0),
+    (1, 1, (-1, -1, 2, -1), [1, 2, 5, 3], False, 1.0),
+    (1, 1, (-2, 0, 1, -1), np.arange(12).reshape(3, 4) + 1.0, True, 1.0),   # a two-sample crop: a copy
 ]
 
 

@@ -18,6 +18,10 @@ from sg2tf.ops.impl import resolve
 Padding = int | Sequence[int]
 # Pure-TF upsampling uses a transposed conv (no zero MACs) up to this many channels.
 POLYPHASE_MAX_CHANNELS = 4
+# Pure TF, up = down = 1: a crop of one sample at an edge (the phase up-convolutions' output, conv2d_resample)
+# would be a copy; the filter extended by a zero tap on that side skips the sample instead, with the same sums.
+# The depthwise conv is memory-bound, so that is faster (benchmarks/fir_crop.py, record fir_crop_xeon_amx.txt).
+CROP_AS_ZERO_TAP = True
 
 
 def setup_filter(k: Sequence[float] | np.ndarray | None, normalize: bool = True) -> np.ndarray:
@@ -77,10 +81,18 @@ def upfirdn2d(x: tf.Tensor, f: np.ndarray, up: int = 1, down: int = 1, padding: 
         x = tf.pad(x, [[0, 0], [0, 0], [0, up - 1], [0, 0], [0, up - 1], [0, 0]])
         x = tf.reshape(x, [n, h * up, w * up, channels])
 
+    crops = [max(-p, 0) for p in (px0, px1, py0, py1)]
+    if CROP_AS_ZERO_TAP and up == down == 1 and 0 < max(crops) <= 1:
+        (cx0, cx1, cy0, cy1), (px0, px1, py0, py1) = crops, (max(p, 0) for p in (px0, px1, py0, py1))
+        # Correlation taps (flipped f, unless flip_filter) gain a zero before for a crop at the start, after for one
+        # at the end.
+        f = np.pad(f, [[cy0, cy1], [cx0, cx1]] if flip_filter else [[cy1, cy0], [cx1, cx0]])
+
     # 2. Pad (positive) and crop (negative). Not the depthwise conv's explicit padding, which would save the
     # padded copy: TF 2.21 aborts (CHECK failure in shape inference) once the remapper fuses such a depthwise
     # conv with the BiasAdd + LeakyRelu that follows it.
-    x = tf.pad(x, [[0, 0], [max(py0, 0), max(py1, 0)], [max(px0, 0), max(px1, 0)], [0, 0]])
+    if max(px0, px1, py0, py1) > 0:
+        x = tf.pad(x, [[0, 0], [max(py0, 0), max(py1, 0)], [max(px0, 0), max(px1, 0)], [0, 0]])
     if min(px0, px1, py0, py1) < 0:
         hh, ww = tf.shape(x)[1], tf.shape(x)[2]
         x = x[:, max(-py0, 0): hh - max(-py1, 0), max(-px0, 0): ww - max(-px1, 0), :]
