@@ -4,19 +4,19 @@
 
 For one float32 image sg2tf.ops.conv2d_resample runs
 - with at least MATMUL_CONV_MIN_CHANNELS input channels, as matmuls: a 3x3 stride-1 conv of at most
-  MATMUL_CONV_MAX_PIXELS pixels (`conv2d_stride1`: one matmul per kernel row over shifted copies of the
-  flattened input), the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels (`_up2_as_matmul`:
-  one matmul for the nine taps, added into the four phases);
+  MATMUL_CONV_MAX_PIXELS pixels (`conv2d_stride1`: one matmul per kernel row over shifted copies of the flattened
+  input), the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels (`_up2_as_matmul`: one matmul
+  for the nine taps, added into the four phases); both limits per CPU (MATMUL_LIMITS, `matmul_limits`);
 - the other 2x up-convolutions as four phase convs (`_polyphase_up2`), except those of at most
   TRANSPOSED_UP_MAX_CHANNELS input channels: TensorFlow's transposed conv.
 Printed, in one process: each config-f shape at batch 1 with the routes off (TensorFlow's 3x3 conv, four phase
-convs for every up-convolution) and on (best ms and GFLOP/s of --repeat calls in a tf.function; an up-convolution
-with its FIR filter, counted as the stride-2 transposed conv's GFLOP; a 512 and 1024 px one as one band of
-networks.BAND_ROWS output rows), then the whole config-f 1024 generator (random weights, psi 0.5, batch 1) traced
-once with the routes off and once on, the two functions' calls interleaved (best and median s), with numpy's
-sgemm GFLOP/s and the CPU model (lscpu) beside. The routes are forced on and off (BATCH1_ROUTES) whichever kernels
-TensorFlow runs; by default they are on only with its oneDNN kernels: run with TF_ENABLE_ONEDNN_OPTS=0 to
-measure them against the Eigen kernels.
+convs for every up-convolution) and on with the widest limits of MATMUL_LIMITS (best ms and GFLOP/s of --repeat
+calls in a tf.function; an up-convolution with its FIR filter, counted as the stride-2 transposed conv's GFLOP; a
+512 and 1024 px one as one band of networks.BAND_ROWS output rows), then the whole config-f 1024 generator (random
+weights, psi 0.5, batch 1) traced with the routes off and on with each entry of MATMUL_LIMITS (this CPU's marked),
+the functions' calls interleaved (best and median s), with numpy's sgemm GFLOP/s and the CPU model (lscpu) beside.
+The routes are forced on and off (BATCH1_ROUTES) whichever kernels TensorFlow runs; by default they are on only
+with its oneDNN kernels: run with TF_ENABLE_ONEDNN_OPTS=0 to measure them against the Eigen kernels.
 """
 from __future__ import annotations
 
@@ -41,15 +41,19 @@ def main() -> int:
     import sg2tf
     from sg2tf import networks
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
-    defaults = {name: getattr(resample, name) for name in
-                ('MATMUL_CONV_MAX_PIXELS', 'MATMUL_UP_MAX_PIXELS', 'TRANSPOSED_UP_MAX_CHANNELS')}
+    conv_limit, up_limit = resample.matmul_limits()
+    defaults = {'MATMUL_CONV_MAX_PIXELS': conv_limit, 'MATMUL_UP_MAX_PIXELS': up_limit,
+                'TRANSPOSED_UP_MAX_CHANNELS': resample.TRANSPOSED_UP_MAX_CHANNELS}
+    widest = [max(limits[i] for limits in resample.MATMUL_LIMITS.values()) for i in (0, 1)]
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; numpy sgemm '
           f'{sgemm_in_process():.0f} GFLOP/s; oneDNN kernels {"on" if resample._onednn_enabled() else "off"} (routes '
-          f'{"on" if resample.batch1_routes() else "off"} by default); MATMUL_CONV_MIN_CHANNELS {resample.MATMUL_CONV_MIN_CHANNELS}, '
+          f'{"on" if resample.batch1_routes() else "off"} by default); MATMUL_CONV_MIN_CHANNELS '
+          f'{resample.MATMUL_CONV_MIN_CHANNELS}, '
           + ', '.join(f'{name} {value}' for name, value in defaults.items()))
 
-    def routes(on: bool):  # forced on or off, oneDNN kernels or not
+    def routes(on: bool, limits=(None, None)):  # forced on or off, oneDNN kernels or not; pixel limits
         resample.BATCH1_ROUTES = on
+        resample.MATMUL_CONV_MAX_PIXELS, resample.MATMUL_UP_MAX_PIXELS = limits
 
     def best(f, *a):
         f(*a)
@@ -74,7 +78,7 @@ def main() -> int:
               (lambda x, w: resample.conv2d_resample(x, w, fir, up=2, polyphase=True)))
         row = []
         for on in (False, True):
-            routes(on)
+            routes(on, widest)
             fn = tf.function(op)
             row.append(best(fn, x, w))
         used = {o.type for o in fn.get_concrete_function(x, w).graph.get_operations()}  # routes on
@@ -83,27 +87,33 @@ def main() -> int:
         gflop = 2 * 9 * h * wd * cin * cout / 1e9
         print(f'| {kind} {h}x{wd}, {cin} -> {cout} | {row[0] * 1e3:.1f} | {gflop / row[0]:.0f} | '
               f'{row[1] * 1e3:.1f} | {gflop / row[1]:.0f} | {route} |')
-    resample.BATCH1_ROUTES = None
+    routes(None)
 
     G = sg2tf.Generator(resolution=1024)
     G.build()
     z = tf.constant(np.random.RandomState(0).randn(1, G.latent_size).astype(np.float32))
     fns = {}
-    for name, on in (('routes off', False), ('routes on', True)):
-        routes(on)
+    mine = 'amx' if resample._cpu_has_amx() else 'other'
+    variants = [('routes off', False, (None, None))] + [
+        (f"routes on, '{key}' limits{' (this CPU)' if key == mine else ''}", True, limits)
+        for key, limits in resample.MATMUL_LIMITS.items()]
+    for name, on, limits in variants:
+        routes(on, limits)
         fns[name] = tf.function(lambda z: G(z, truncation_psi=0.5))
         fns[name](z)  # traced now, with this setting
-    resample.BATCH1_ROUTES = None
+    routes(None)
     times = {name: [] for name in fns}
     for _ in range(args.repeat):
         for name, f in fns.items():
             t0 = time.perf_counter()
             f(z).numpy()
             times[name].append(time.perf_counter() - t0)
-    a, b = fns['routes off'](z), fns['routes on'](z)
-    print(f'config-f 1024 generator, batch 1, {args.repeat} interleaved calls each: ' + ', '.join(
-        f'{name} best {min(t):.3f} s, median {sorted(t)[len(t) // 2]:.3f} s' for name, t in times.items()) +
-        f'; relative difference of the images {float(tf.norm(a - b) / tf.norm(a)):.1e}')
+    a = fns['routes off'](z)
+    print(f'config-f 1024 generator, batch 1, {args.repeat} interleaved calls each:')
+    for name, t in times.items():
+        b = fns[name](z)
+        print(f'- {name}: best {min(t):.3f} s, median {sorted(t)[len(t) // 2]:.3f} s; relative difference of the '
+              f'image from routes off {float(tf.norm(a - b) / tf.norm(a)):.1e}')
     return 0
 
 

@@ -339,9 +339,11 @@ def test_conv2d_resample_rejects_bad_arguments():
 ])
 def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding, monkeypatch):
     """conv2d_stride1 (matmuls over shifted copies for one small many-channel image, else tf.nn.conv2d) computes
-    tf.nn.conv2d's output; the matmul route (forced on, as with oneDNN) is taken exactly where the thresholds say."""
+    tf.nn.conv2d's output; the matmul route (forced on, as with oneDNN, with the 'amx' CPUs' pixel limit) is taken
+    exactly where the thresholds say."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     monkeypatch.setattr(resample, 'BATCH1_ROUTES', True)
+    monkeypatch.setattr(resample, 'MATMUL_CONV_MAX_PIXELS', resample.MATMUL_LIMITS['amx'][0])
     rng = np.random.RandomState(0)
     x = tf.constant(rng.randn(*shape).astype(np.float32))
     w = tf.constant(rng.randn(*kernel, shape[-1], 32).astype(np.float32))
@@ -353,7 +355,7 @@ def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding, monkeypa
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-5
     ops_used = {op.type for op in fn.get_concrete_function(x, w).graph.get_operations()}
     n, h, wd, c = shape
-    as_matmul = n == 1 and h * wd <= resample.MATMUL_CONV_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS \
+    as_matmul = n == 1 and h * wd <= resample.matmul_limits()[0] and c >= resample.MATMUL_CONV_MIN_CHANNELS \
         and min(kernel) >= 3
     assert ('Conv2D' not in ops_used and 'MatMul' in ops_used) if as_matmul else 'Conv2D' in ops_used, ops_used
 
@@ -363,9 +365,11 @@ def test_conv2d_stride1_as_matmuls_matches_conv(shape, kernel, padding, monkeypa
 def test_up_conv_as_one_matmul_matches_numpy(shape, monkeypatch):
     """The batch-1 many-channel up-convolution of at most MATMUL_UP_MAX_PIXELS input pixels (all nine taps in one
     matmul, added into the four phases) is NVIDIA's upsample_conv_2d; larger inputs, batches and fewer channels
-    take the four phase convs, at most TRANSPOSED_UP_MAX_CHANNELS the transposed conv (routes forced on)."""
+    take the four phase convs, at most TRANSPOSED_UP_MAX_CHANNELS the transposed conv (routes forced on, with the
+    'amx' CPUs' pixel limit)."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     monkeypatch.setattr(resample, 'BATCH1_ROUTES', True)
+    monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', resample.MATMUL_LIMITS['amx'][1])
     rnd = np.random.RandomState(4)
     x = rnd.randn(*shape).astype(np.float32)
     w = rnd.randn(3, 3, shape[-1], 16).astype(np.float32)
@@ -376,7 +380,7 @@ def test_up_conv_as_one_matmul_matches_numpy(shape, monkeypatch):
     assert y.shape == ref.shape == (shape[0], 2 * shape[1], 2 * shape[2], 16)
     assert rel_err(y, ref) <= 1e-5
     n, h, wd, c = shape
-    one_matmul = n == 1 and h * wd <= resample.MATMUL_UP_MAX_PIXELS and c >= resample.MATMUL_CONV_MIN_CHANNELS
+    one_matmul = n == 1 and h * wd <= resample.matmul_limits()[1] and c >= resample.MATMUL_CONV_MIN_CHANNELS
     transposed = c <= resample.TRANSPOSED_UP_MAX_CHANNELS
     ops_used = [op.type for op in fn.get_concrete_function(x, w).graph.get_operations()]
     route = (ops_used.count('MatMul'), 'Conv2D' in ops_used, 'Conv2DBackpropInput' in ops_used)
@@ -384,10 +388,33 @@ def test_up_conv_as_one_matmul_matches_numpy(shape, monkeypatch):
         ops_used
 
 
+@pytest.mark.parametrize('amx', [True, False])
+def test_matmul_limits_follow_the_cpu_unless_set(amx, monkeypatch):
+    """The matmul routes' pixel limits are MATMUL_LIMITS' entry for the CPU (AMX or not), each overridden where its
+    module constant is set; the 8 px conv takes the matmuls and the 32 px one (the 'amx' limits only) as they say."""
+    resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    monkeypatch.setattr(resample, '_cpu_has_amx', lambda: amx)
+    monkeypatch.setattr(resample, 'BATCH1_ROUTES', True)
+    expected = resample.MATMUL_LIMITS['amx' if amx else 'other']
+    assert resample.matmul_limits() == expected
+    w = tf.constant(np.random.RandomState(6).randn(3, 3, 256, 8).astype(np.float32))
+    for res in (8, 32):
+        x = tf.constant(np.random.RandomState(res).randn(1, res, res, 256).astype(np.float32))
+        fn = tf.function(lambda x, w: resample.conv2d_stride1(x, w, 'SAME'))
+        used = {op.type for op in fn.get_concrete_function(x, w).graph.get_operations()}
+        assert ('MatMul' in used) == (res * res <= expected[0]), (res, used)
+    monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', 7)
+    assert resample.matmul_limits() == (expected[0], 7)
+    assert resample.MATMUL_LIMITS['amx'][0] >= 32 * 32 > resample.MATMUL_LIMITS['other'][0] >= 8 * 8
+
+
 def test_batch1_routes_off_take_the_conv_kernels(monkeypatch):
     """With the batch-1 routes off (the default where TensorFlow's oneDNN kernels are off) the shapes that would
-    take matmuls or the transposed conv take tf.nn.conv2d and the four phase convs, with the same outputs."""
+    take matmuls (with the 'amx' CPUs' pixel limits) or the transposed conv take tf.nn.conv2d and the four phase
+    convs, with the same outputs."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
+    monkeypatch.setattr(resample, 'MATMUL_CONV_MAX_PIXELS', resample.MATMUL_LIMITS['amx'][0])
+    monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', resample.MATMUL_LIMITS['amx'][1])
     rnd = np.random.RandomState(5)
     f = ops.setup_filter([1, 3, 3, 1])
     cases = [(lambda x, w: resample.conv2d_stride1(x, w, 'SAME'), (1, 8, 8, 256), None),

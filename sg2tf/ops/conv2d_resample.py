@@ -15,14 +15,21 @@ from sg2tf.ops.upfirdn2d import upfirdn2d
 
 # One float32 image (batch 1, static shape) with at least MATMUL_CONV_MIN_CHANNELS input channels: config-f's
 # 256- and 512-channel blocks. Where TensorFlow runs its oneDNN CPU kernels (see `batch1_routes`), their convs are
-# slowest there (benchmarks/conv_as_matmul.py, record conv_as_matmul_xeon_amx.txt), so
+# slowest there on some CPUs (benchmarks/conv_as_matmul.py), so
 # - a 3x3 stride-1 conv of at most MATMUL_CONV_MAX_PIXELS pixels runs as one matmul per kernel row
 #   (`conv2d_stride1`), while the 1- and 2-tap kernels of the up-convolution's phases stay convs (faster there);
 # - the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels runs as one matmul with all nine
 #   taps side by side, whose products are added into the four phases (`_up2_as_matmul`).
 MATMUL_CONV_MIN_CHANNELS = 256
-MATMUL_CONV_MAX_PIXELS = 128 * 128
-MATMUL_UP_MAX_PIXELS = 32 * 32
+# The two pixel limits (3x3 conv, up-convolution input) per CPU, as measured (records conv_as_matmul_*.txt):
+# - 'amx', an Intel Xeon with AMX (family 6 model 167): oneDNN's float32 convs of these shapes reach 200-300
+#   GFLOP/s, the matmuls 330-390 (up to 128x128 px), the one-matmul up-convolution 227-245 against 151-218;
+# - 'other' (an AMD EPYC family 26, AVX-512): its convs reach 455 GFLOP/s at 32-64 px, the matmuls 390-420, and
+#   its phase up-convolutions beat the one matmul: only the 8 and 16 px convs pay (213 and 324 against 148 and
+#   290). Whole config-f 1024 generator at batch 1 with these limits instead of 'amx' ones: median 0.499 -> 0.485 s.
+MATMUL_LIMITS = {'amx': (128 * 128, 32 * 32), 'other': (16 * 16, 0)}
+MATMUL_CONV_MAX_PIXELS: int | None = None  # None: MATMUL_LIMITS for this CPU (`matmul_limits`)
+MATMUL_UP_MAX_PIXELS: int | None = None
 # A float32 up-convolution of at most TRANSPOSED_UP_MAX_CHANNELS input channels (config-f's 1024x1024 block: 64)
 # stays the transposed conv where the four phases are asked for: oneDNN's phase convs are too narrow there (a band
 # 27 -> 20 ms, record conv_as_matmul_xeon_amx.txt; Gs.run at batch 1 0.60 -> 0.57 s, generate_xeon_amx.txt at
@@ -40,6 +47,23 @@ def batch1_routes() -> bool:
     if BATCH1_ROUTES is not None:
         return bool(BATCH1_ROUTES)
     return _onednn_enabled()
+
+
+def matmul_limits() -> tuple[int, int]:
+    """(MATMUL_CONV_MAX_PIXELS, MATMUL_UP_MAX_PIXELS), each where None from MATMUL_LIMITS for this CPU."""
+    conv, up = MATMUL_LIMITS['amx' if _cpu_has_amx() else 'other']
+    return (conv if MATMUL_CONV_MAX_PIXELS is None else int(MATMUL_CONV_MAX_PIXELS),
+            up if MATMUL_UP_MAX_PIXELS is None else int(MATMUL_UP_MAX_PIXELS))
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_amx() -> bool:
+    """Whether the CPU has Intel AMX tiles (Linux: the amx_tile flag of /proc/cpuinfo; elsewhere False)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return any(line.startswith('flags') and 'amx_tile' in line.split() for line in f)
+    except OSError:
+        return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +91,7 @@ def conv2d_stride1(x: tf.Tensor, w: tf.Tensor, padding) -> tf.Tensor:
     n, h, wd, cin = x.shape
     kh, kw = int(w.shape[0]), int(w.shape[1])
     pads = [[(kh - 1) // 2, kh // 2], [(kw - 1) // 2, kw // 2]] if padding == 'SAME' else padding
-    if not (kh >= 3 and kw >= 3 and _as_matmul(x, MATMUL_CONV_MAX_PIXELS)):
+    if not (kh >= 3 and kw >= 3 and _as_matmul(x, matmul_limits()[0])):
         return tf.nn.conv2d(x, w, 1, padding if padding == 'SAME' else [[0, 0], *pads, [0, 0]])
     oh, ow, pw = h + sum(pads[0]) - kh + 1, wd + sum(pads[1]) - kw + 1, wd + sum(pads[1])
     # One more zero row at the bottom: the last copies (shifted by up to kw - 1) then have all their rows.
@@ -122,7 +146,7 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
                     and batch1_routes())
     if polyphase and groups == 1 and up == 2 and kw == 3 and not few_channels:
         # The four phases start one sample before the transposed conv's output and end two after it.
-        x = _up2_as_matmul(x, w) if _as_matmul(x, MATMUL_UP_MAX_PIXELS) else _polyphase_up2(x, w)
+        x = _up2_as_matmul(x, w) if _as_matmul(x, matmul_limits()[1]) else _polyphase_up2(x, w)
         p = (taps - up) - (kw - 1)
         return upfirdn2d(x, f, padding=((p + 1) // 2 + up - 2, p // 2 - 1), gain=up ** 2, impl=impl)
     if groups == 1:
