@@ -24,9 +24,9 @@ import argparse
 import importlib
 import os
 import sys
-import time
 
-from _machine import cpu_model, sgemm_in_process  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _ab import best_of, generator_ab  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _machine import cpu_model, sgemm_in_process  # noqa: E402
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,7 +36,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--repeat', type=int, default=8)
     args = ap.parse_args()
-    import numpy as np
     import tensorflow as tf
     import sg2tf
     from sg2tf import networks
@@ -55,15 +54,6 @@ def main() -> int:
         resample.BATCH1_ROUTES = on
         resample.MATMUL_CONV_MAX_PIXELS, resample.MATMUL_UP_MAX_PIXELS = limits
 
-    def best(f, *a):
-        f(*a)
-        times = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            f(*a).numpy()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
     fir = sg2tf.ops.setup_filter([1, 3, 3, 1])
     print('| batch 1, input | routes off ms | GFLOP/s | routes on ms | GFLOP/s | route on |')
     print('|---|---|---|---|---|---|')
@@ -80,7 +70,7 @@ def main() -> int:
         for on in (False, True):
             routes(on, widest)
             fn = tf.function(op)
-            row.append(best(fn, x, w))
+            row.append(best_of(fn, x, w, repeat=args.repeat))
         used = {o.type for o in fn.get_concrete_function(x, w).graph.get_operations()}  # routes on
         route = ('matmuls' if 'MatMul' in used else 'transposed conv' if 'Conv2DBackpropInput' in used else
                  'conv' if kind == '3x3' else 'phases')
@@ -89,31 +79,11 @@ def main() -> int:
               f'{row[1] * 1e3:.1f} | {gflop / row[1]:.0f} | {route} |')
     routes(None)
 
-    G = sg2tf.Generator(resolution=1024)
-    G.build()
-    z = tf.constant(np.random.RandomState(0).randn(1, G.latent_size).astype(np.float32))
-    fns = {}
     mine = 'amx' if resample._cpu_has_amx() else 'other'
-    variants = [('routes off', False, (None, None))] + [
-        (f"routes on, '{key}' limits{' (this CPU)' if key == mine else ''}", True, limits)
+    variants = [('routes off', lambda: routes(False))] + [
+        (f"routes on, '{key}' limits{' (this CPU)' if key == mine else ''}", lambda limits=limits: routes(True, limits))
         for key, limits in resample.MATMUL_LIMITS.items()]
-    for name, on, limits in variants:
-        routes(on, limits)
-        fns[name] = tf.function(lambda z: G(z, truncation_psi=0.5))
-        fns[name](z)  # traced now, with this setting
-    routes(None)
-    times = {name: [] for name in fns}
-    for _ in range(args.repeat):
-        for name, f in fns.items():
-            t0 = time.perf_counter()
-            f(z).numpy()
-            times[name].append(time.perf_counter() - t0)
-    a = fns['routes off'](z)
-    print(f'config-f 1024 generator, batch 1, {args.repeat} interleaved calls each:')
-    for name, t in times.items():
-        b = fns[name](z)
-        print(f'- {name}: best {min(t):.3f} s, median {sorted(t)[len(t) // 2]:.3f} s; relative difference of the '
-              f'image from routes off {float(tf.norm(a - b) / tf.norm(a)):.1e}')
+    generator_ab(variants, lambda: routes(None), args.repeat)
     return 0
 
 
