@@ -25,9 +25,9 @@ MATMUL_CONV_MIN_CHANNELS = 256
 # - 'amx', an Intel Xeon with AMX (family 6 model 167): oneDNN's float32 convs of these shapes reach 200-300
 #   GFLOP/s, the matmuls 330-390 (up to 128x128 px), the one-matmul up-convolution 227-245 against 151-218;
 # - 'other' (an AMD EPYC family 26, AVX-512): its convs reach 440-470 GFLOP/s at 32-64 px, the matmuls 406-417,
-#   and its phase up-convolutions match the one matmul; at 16 px the conv won two runs of three (388 vs 339), at
-#   8 px the matmuls (269 vs 263, 193 vs 170, 213 vs 148). Whole config-f 1024 generator at batch 1, interleaved
-#   calls: median 0.459 s with 16x16 as the limit, 0.465 with the 'amx' limits, 0.471 with the routes off.
+#   and its phase up-convolutions match the one matmul; at 16 px the conv won three runs of four (422 vs 331), at
+#   8 px the matmuls (227 vs 209, 269 vs 263, 193 vs 170). Whole config-f 1024 generator at batch 1, interleaved
+#   calls: median 0.473 s with these limits, 0.483 with the 'amx' ones, 0.480 with the routes off.
 MATMUL_LIMITS = {'amx': (128 * 128, 32 * 32), 'other': (8 * 8, 0)}
 MATMUL_CONV_MAX_PIXELS: int | None = None  # None: MATMUL_LIMITS for this CPU (`matmul_limits`)
 MATMUL_UP_MAX_PIXELS: int | None = None
