@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import time
 
+from _machine import time_calls  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 
 def best_of(fn, *args, repeat: int) -> float:
     """Least wall seconds of `repeat` calls of `fn(*args)` (its result read to the host), after one warm-up."""
     fn(*args)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn(*args).numpy()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(time_calls(lambda: fn(*args).numpy(), repeat))
 
 
 def generator_ab(variants: list, restore, repeat: int, resolution: int = 1024) -> None:

@@ -117,7 +117,8 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
     so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
     `polyphase` (3x3 kernels, up=2; not a float32 input of at most TRANSPOSED_UP_MAX_CHANNELS channels where
-    `batch1_routes()`): the transposed conv as four stride-1 convs (`_polyphase_up2`), the generator's per-sample path on the CPU:
+    `batch1_routes()`): the transposed conv as four stride-1 convs (`_polyphase_up2`), the generator's per-sample
+    path on the CPU:
     TensorFlow's oneDNN transposed conv keeps tens of MiB per input shape for the life of the process, the
     stride-1 convs next to nothing (benchmarks/op_memory.py).
     Not for training: their gradients are slower than the transposed conv's (benchmarks/train.py).
