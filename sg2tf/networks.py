@@ -26,7 +26,7 @@ PER_SAMPLE_BLOCKS_MAX_BATCH = 8
 # BAND_ROWS rows each, one band after the other (see run_synthesis_blocks): their full-resolution
 # activations then never exist whole.
 BAND_FROM_RES = 512
-BAND_ROWS = 256
+BAND_ROWS = 128
 
 
 def synthesis_noises(network, n, noise_mode: str, noise=None, use_noise: bool = True) -> list:
@@ -95,43 +95,89 @@ def run_synthesis_blocks(blocks, ws: tf.Tensor, noises: list, per_sample: bool, 
 
 
 def _run_in_bands(blocks, x: tf.Tensor, img: tf.Tensor | None, ws: tf.Tensor, noise_lists: list, kwargs):
-    """The last synthesis blocks, band after band of BAND_ROWS output rows -> img [N, R, R, C].
+    """The last synthesis blocks, band after band of BAND_ROWS output rows -> img [N, R, R, C] (float32).
 
     Every op of a StyleGAN2 synthesis block acts on a few neighbouring rows (3x3 and 1x1 convs, the 2x
-    up-convolution and the FIR filters; no normalization over the image), so the output rows [r0, r1) need only
-    the input rows [r0 / 2 - m, r1 / 2 + m) of each block, m = `_band_margin`. Each band runs its blocks on such a
-    slice, keeps the rows that are exact and hands them on; rows beyond the image are the zero padding as in
-    the whole image. Same sums as the whole image: only the GEMM shapes differ (round-off). A control
-    dependency makes each band wait for the previous one, so only one band's activations exist at a time.
-    Every band's slice of a block has the same height (the ones at the image's edges reach further inward):
-    TensorFlow's oneDNN kernels keep state per input shape (benchmarks/op_memory.py), so bands of one shape
-    cost it once."""
+    up-convolution and the FIR filters; no normalization over the image), so the output rows [r0, r0 + rows)
+    need only the input rows [r0 / 2 - m, (r0 + rows) / 2 + m) of each block, m = `_band_margin`. Each band runs
+    its blocks on such a slice, keeps the rows that are exact and hands them on; rows beyond the image are the
+    zero padding as in the whole image. Same sums as the whole image: only the GEMM shapes differ (round-off).
+    Every band's slice of a block has the same height (the ones at the image's edges reach further inward, and
+    a last band that would be short starts earlier and overlaps the one before), so the bands are one loop
+    (`tf.while_loop`, one iteration at a time): a compiled graph holds the blocks once, not once per band (less
+    memory for the graph and its executor), and TensorFlow's oneDNN kernels, which keep state per input shape
+    (benchmarks/op_memory.py), see one shape. A dynamic batch (the exports) has the bands unrolled instead, one
+    after the other through control dependencies: TFLite needs a loop's TensorArray to have a static shape."""
     res = blocks[-1].res
-    edges = list(range(0, res, BAND_ROWS)) + [res]
-    heights, h = [], min(BAND_ROWS, res)   # per block from the top: the input slice height of every band
-    for block in reversed(blocks):
-        h = min(block.res // 2, -(-h // 2) + 2 * _band_margin(block))
+    rows = min(BAND_ROWS, res)
+    count = -(-res // rows)
+    margins = [_band_margin(block) for block in blocks]
+    heights, h = [], rows   # per block: the input slice height of every band
+    for block, m in zip(reversed(blocks), reversed(margins)):
+        h = min(block.res // 2, -(-h // 2) + 2 * m)
         heights.append(h)
-    images = []
-    for r0, r1 in zip(edges[:-1], edges[1:]):
-        rows = []  # per block: (first, end) of its input slice, (first, end) of the output rows to keep
-        for block, h in zip(reversed(blocks), heights):
-            first = min(max(0, r0 // 2 - _band_margin(block)), block.res // 2 - h)
-            rows.append(((first, first + h), (r0, r1)))
-            r0, r1 = first, first + h
-        rows.reverse()
-        with tf.control_dependencies(images[-1:]):
-            (first, end), _ = rows[0]
-            xs = tf.identity(x[:, first:end])
-            imgs = None if img is None else tf.identity(img[:, first:end])
-        for block, noises, ((first, end), (keep0, keep1)) in zip(blocks, noise_lists, rows):
-            noises = [nz if nz is None else nz[:, 2 * first:2 * end] for nz in noises]
+    heights.reverse()
+    kept = heights[1:] + [rows]  # per block: the output rows it hands on
+
+    def band(r0):  # r0: the band's first output row (an int, or an int32 scalar tensor in the loop)
+        starts, top = [], r0  # per block from the top: the first row of its input slice
+        for block, h, m in zip(reversed(blocks), reversed(heights), reversed(margins)):
+            top = _clip(top // 2 - m, 0, block.res // 2 - h)
+            starts.append(top)
+        starts.reverse()
+        xs, imgs = _rows(x, starts[0], heights[0]), None if img is None else _rows(img, starts[0], heights[0])
+        for i, (block, noises) in enumerate(zip(blocks, noise_lists)):
+            noises = [nz if nz is None else _rows(nz, 2 * starts[i], 2 * heights[i]) for nz in noises]
             xs, imgs = block(xs, imgs, ws, noises, **kwargs(block))
-            lo, hi = keep0 - 2 * first, keep1 - 2 * first
-            xs = xs[:, lo:hi]
-            imgs = None if imgs is None else imgs[:, lo:hi]
-        images.append(imgs)
-    return tf.concat(images, axis=1)
+            keep = (starts[i + 1] if i + 1 < len(blocks) else r0) - 2 * starts[i]
+            xs, imgs = _rows(xs, keep, kept[i]), None if imgs is None else _rows(imgs, keep, kept[i])
+        return imgs
+
+    if count == 1:
+        return band(0)
+    starts = [min(k * rows, res - rows) for k in range(count)]
+    if x.shape[0] is None:  # a dynamic batch: unrolled
+        images = []
+        for r0 in starts:
+            with tf.control_dependencies(images[-1:]):  # the band before is done: one band at a time
+                images.append(band(r0))
+        return _join_bands(tf.concat(images, axis=1), rows, res)
+
+    def body(i, out):
+        with tf.control_dependencies([out.flow]):  # the band before has been written: one band at a time
+            rgb = band(tf.minimum(i * rows, res - rows))
+        return [i + 1, out.write(i, tf.cast(rgb, tf.float32))]
+    out = tf.TensorArray(tf.float32, size=count, element_shape=[x.shape[0], rows, res, blocks[-1].num_channels])
+    _, out = tf.while_loop(lambda i, out: i < count, body, [tf.constant(0), out], parallel_iterations=1,
+                           maximum_iterations=count)
+    bands = out.stack()  # [count, N, rows, R, C]
+    if x.shape[0] != 1:  # (batch 1: the bands are already in order)
+        bands = tf.transpose(bands, [1, 0, 2, 3, 4])
+    return _join_bands(tf.reshape(bands, [x.shape[0], count * rows, res, bands.shape[-1]]), rows, res)
+
+
+def _join_bands(bands: tf.Tensor, rows: int, res: int) -> tf.Tensor:
+    """Bands of `rows` rows one after the other along axis 1 -> the image's `res` rows: a last band that starts
+    early (to keep the height) has its first rows, those of the band before, dropped."""
+    extra = bands.shape[1] - res
+    if extra == 0:
+        return bands
+    last = bands.shape[1] - rows
+    return tf.concat([bands[:, :last], bands[:, last + extra:]], axis=1)
+
+
+def _clip(v, lo: int, hi: int):
+    """min(max(v, lo), hi) for an int or an int32 scalar tensor."""
+    return min(max(v, lo), hi) if isinstance(v, int) else tf.clip_by_value(v, lo, hi)
+
+
+def _rows(t: tf.Tensor, start, height: int) -> tf.Tensor:
+    """Rows [start, start + height) of an NHWC tensor; `start` an int or an int32 scalar tensor (the static
+    shape is kept either way)."""
+    if isinstance(start, int):
+        return t[:, start:start + height]
+    n, _, w, c = (-1 if d is None else d for d in t.shape)
+    return tf.slice(t, tf.stack([0, start, 0, 0]), [n, height, w, c])
 
 
 def _band_margin(block) -> int:

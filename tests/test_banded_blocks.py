@@ -68,3 +68,36 @@ def test_band_margin_is_needed(monkeypatch):
     monkeypatch.setattr(networks, 'BAND_ROWS', 8)
     monkeypatch.setattr(networks, '_band_margin', lambda block: 0)
     assert rel_err(Gs(z, labels).numpy(), whole) > 1e-3
+
+
+def test_compiled_bands_are_one_loop(monkeypatch):
+    """Compiled, the bands are one tf.while_loop: the graph holds the banded blocks once whatever the band count
+    (4, 8 and 3 bands, the last of those starting early to keep the height), with the whole image's output."""
+    Gs, _, z, labels = _load('f32')
+    monkeypatch.setattr(networks, 'BAND_FROM_RES', WHOLE)
+    whole = Gs(z, labels).numpy()
+    monkeypatch.setattr(networks, 'BAND_FROM_RES', 16)
+    sizes = []
+    for rows in (8, 4, 12):
+        monkeypatch.setattr(networks, 'BAND_ROWS', rows)
+        fn = tf.function(lambda z, c: Gs(z, c), autograph=False)
+        assert rel_err(fn(z, labels).numpy(), whole) <= 1e-6, rows
+        graph = fn.get_concrete_function(z, labels).graph
+        loops = [op for op in graph.get_operations() if op.type in ('While', 'StatelessWhile')]
+        assert len(loops) == 1, rows
+        sizes.append(len(graph.get_operations()))
+    assert sizes[0] == sizes[1], sizes  # 4 or 8 bands: the same graph
+
+
+def test_dynamic_batch_bands_are_unrolled(monkeypatch):
+    """Traced for any batch size (as the exports are), the bands are unrolled: no loop and no TensorArray, whose
+    shape the TFLite converter needs static; same images."""
+    Gs, _, z, labels = _load('f32')
+    monkeypatch.setattr(networks, 'BAND_FROM_RES', WHOLE)
+    whole = Gs(z, labels).numpy()
+    monkeypatch.setattr(networks, 'BAND_FROM_RES', 16)
+    monkeypatch.setattr(networks, 'BAND_ROWS', 12)
+    fn = tf.function(lambda z: Gs(z), input_signature=[tf.TensorSpec([None, Gs.latent_size])], autograph=False)
+    assert rel_err(fn(z).numpy(), whole) <= 1e-6
+    types = {op.type for op in fn.get_concrete_function().graph.get_operations()}
+    assert not types & {'While', 'StatelessWhile', 'TensorListReserve'}, types
