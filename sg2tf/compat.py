@@ -37,6 +37,11 @@ def _run_batches(call, minibatch_size: int | None, *inputs: np.ndarray) -> list:
     return outs
 
 
+def _joined(parts: list) -> np.ndarray:
+    """The minibatches' outputs as one array; a single one as it is (no copy of a large image batch)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def _labels(labels, n: int, label_size: int) -> np.ndarray:
     if labels is None:
         return np.zeros([n, label_size], np.float32)
@@ -137,7 +142,7 @@ class DnnlibMappingMixin(_VarsMixin):
         _check_shape('latents', latents, [None, self.latent_size])
         labels = _labels(labels, len(latents), self.label_size)
         call = _compiled(self)
-        return np.concatenate(_run_batches(call, minibatch_size, latents, labels))
+        return _joined(_run_batches(call, minibatch_size, latents, labels))
 
 
 class DnnlibSynthesisMixin(_VarsMixin):
@@ -148,7 +153,7 @@ class DnnlibSynthesisMixin(_VarsMixin):
         _check_shape('dlatents', dlatents, [None, self.num_layers, self.dlatent_size])
         mode = 'random' if randomize_noise else 'const'
         call = _compiled(self, noise_mode=mode, **_precision(self, num_fp16_res))
-        return _finish(np.concatenate(_run_batches(call, minibatch_size, dlatents)), output_transform)
+        return _finish(_joined(_run_batches(call, minibatch_size, dlatents)), output_transform)
 
 
 class DnnlibGeneratorMixin(_VarsMixin):
@@ -172,8 +177,8 @@ class DnnlibGeneratorMixin(_VarsMixin):
                          truncation_cutoff=None if cutoff is None else int(cutoff), return_dlatents=True,
                          **_precision(self, num_fp16_res))
         images, dlatents = zip(*_run_batches(call, minibatch_size, latents, labels))
-        images = _finish(np.concatenate(images), output_transform)
-        return (images, np.concatenate(dlatents)) if return_dlatents else images
+        images = _finish(_joined(images), output_transform)
+        return (images, _joined(dlatents)) if return_dlatents else images
 
 
 class DnnlibDiscriminatorMixin(_VarsMixin):
@@ -184,4 +189,4 @@ class DnnlibDiscriminatorMixin(_VarsMixin):
         labels = _labels(labels, len(images), self.label_size)
         nhwc = np.transpose(images, [0, 2, 3, 1])
         call = _compiled(self, **_precision(self, num_fp16_res))
-        return np.concatenate(_run_batches(call, minibatch_size, nhwc, labels))
+        return _joined(_run_batches(call, minibatch_size, nhwc, labels))
