@@ -8,7 +8,7 @@ For one float32 image sg2tf.ops.conv2d_resample runs
   input), the 2x up-convolution of an input of at most MATMUL_UP_MAX_PIXELS pixels (`_up2_as_matmul`: one matmul
   for the nine taps, added into the four phases); both limits per CPU (MATMUL_LIMITS, `matmul_limits`);
 - the other 2x up-convolutions as four phase convs (`_polyphase_up2`), except those of at most
-  TRANSPOSED_UP_MAX_CHANNELS input channels: TensorFlow's transposed conv.
+  `transposed_up_max_channels()` input channels (per CPU): TensorFlow's transposed conv.
 Printed, in one process: each config-f shape at batch 1 with the routes off (TensorFlow's 3x3 conv, four phase
 convs for every up-convolution) and on with the widest limits of MATMUL_LIMITS (best ms and GFLOP/s of --repeat
 calls in a tf.function; an up-convolution with its FIR filter, counted as the stride-2 transposed conv's GFLOP; a
@@ -42,7 +42,7 @@ def main() -> int:
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     conv_limit, up_limit = resample.matmul_limits()
     defaults = {'MATMUL_CONV_MAX_PIXELS': conv_limit, 'MATMUL_UP_MAX_PIXELS': up_limit,
-                'TRANSPOSED_UP_MAX_CHANNELS': resample.TRANSPOSED_UP_MAX_CHANNELS}
+                'TRANSPOSED_UP_MAX_CHANNELS': resample.transposed_up_max_channels()}
     widest = [max(limits[i] for limits in resample.MATMUL_LIMITS.values()) for i in (0, 1)]
     print(f'CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; numpy sgemm '
           f'{sgemm_in_process():.0f} GFLOP/s; oneDNN kernels {"on" if resample._onednn_enabled() else "off"} (routes '

@@ -381,7 +381,7 @@ def test_up_conv_as_one_matmul_matches_numpy(shape, monkeypatch):
     assert rel_err(y, ref) <= 1e-5
     n, h, wd, c = shape
     one_matmul = n == 1 and h * wd <= resample.matmul_limits()[1] and c >= resample.MATMUL_CONV_MIN_CHANNELS
-    transposed = c <= resample.TRANSPOSED_UP_MAX_CHANNELS
+    transposed = c <= resample.transposed_up_max_channels()
     ops_used = [op.type for op in fn.get_concrete_function(x, w).graph.get_operations()]
     route = (ops_used.count('MatMul'), 'Conv2D' in ops_used, 'Conv2DBackpropInput' in ops_used)
     assert route == ((1, False, False) if one_matmul else (0, False, True) if transposed else (0, True, False)), \
@@ -390,13 +390,14 @@ def test_up_conv_as_one_matmul_matches_numpy(shape, monkeypatch):
 
 @pytest.mark.parametrize('amx', [True, False])
 def test_matmul_limits_follow_the_cpu_unless_set(amx, monkeypatch):
-    """The matmul routes' pixel limits are MATMUL_LIMITS' entry for the CPU (AMX or not), each overridden where its
-    module constant is set; the 8 px conv takes the matmuls and the 32 px one (the 'amx' limits only) as they say."""
+    """The matmul routes' pixel limits are MATMUL_LIMITS' entry for the CPU (AMX or not), the transposed route's
+    channel limit TRANSPOSED_UP_LIMITS' one, each overridden where its module constant is set; the 8 px conv takes the matmuls and the 32 px one (the 'amx' limits only) as they say."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     monkeypatch.setattr(resample, '_cpu_has_amx', lambda: amx)
     monkeypatch.setattr(resample, 'BATCH1_ROUTES', True)
     expected = resample.MATMUL_LIMITS['amx' if amx else 'other']
     assert resample.matmul_limits() == expected
+    assert resample.transposed_up_max_channels() == resample.TRANSPOSED_UP_LIMITS['amx' if amx else 'other']
     w = tf.constant(np.random.RandomState(6).randn(3, 3, 256, 8).astype(np.float32))
     for res in (8, 32):
         x = tf.constant(np.random.RandomState(res).randn(1, res, res, 256).astype(np.float32))
@@ -405,16 +406,19 @@ def test_matmul_limits_follow_the_cpu_unless_set(amx, monkeypatch):
         assert ('MatMul' in used) == (res * res <= expected[0]), (res, used)
     monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', 7)
     assert resample.matmul_limits() == (expected[0], 7)
+    monkeypatch.setattr(resample, 'TRANSPOSED_UP_MAX_CHANNELS', 5)
+    assert resample.transposed_up_max_channels() == 5
     assert resample.MATMUL_LIMITS['amx'][0] >= 32 * 32 > resample.MATMUL_LIMITS['other'][0] >= 8 * 8
 
 
 def test_batch1_routes_off_take_the_conv_kernels(monkeypatch):
     """With the batch-1 routes off (the default where TensorFlow's oneDNN kernels are off) the shapes that would
-    take matmuls (with the 'amx' CPUs' pixel limits) or the transposed conv take tf.nn.conv2d and the four phase
-    convs, with the same outputs."""
+    take matmuls or the transposed conv (with the 'amx' CPUs' limits) take tf.nn.conv2d and the four phase convs,
+    with the same outputs."""
     resample = importlib.import_module('sg2tf.ops.conv2d_resample')
     monkeypatch.setattr(resample, 'MATMUL_CONV_MAX_PIXELS', resample.MATMUL_LIMITS['amx'][0])
     monkeypatch.setattr(resample, 'MATMUL_UP_MAX_PIXELS', resample.MATMUL_LIMITS['amx'][1])
+    monkeypatch.setattr(resample, 'TRANSPOSED_UP_MAX_CHANNELS', resample.TRANSPOSED_UP_LIMITS['amx'])
     rnd = np.random.RandomState(5)
     f = ops.setup_filter([1, 3, 3, 1])
     cases = [(lambda x, w: resample.conv2d_stride1(x, w, 'SAME'), (1, 8, 8, 256), None),

@@ -31,12 +31,15 @@ MATMUL_CONV_MIN_CHANNELS = 256
 MATMUL_LIMITS = {'amx': (128 * 128, 32 * 32), 'other': (8 * 8, 0)}
 MATMUL_CONV_MAX_PIXELS: int | None = None  # None: MATMUL_LIMITS for this CPU (`matmul_limits`)
 MATMUL_UP_MAX_PIXELS: int | None = None
-# A float32 up-convolution of at most TRANSPOSED_UP_MAX_CHANNELS input channels (config-f's 1024x1024 block: 64)
-# stays the transposed conv where the four phases are asked for: oneDNN's phase convs are too narrow there (a band
-# 27 -> 20 ms, record conv_as_matmul_xeon_amx.txt; Gs.run at batch 1 0.60 -> 0.57 s, generate_xeon_amx.txt at
-# 6691b21 and after), for 0-40 MiB more peak RSS (in those records and repeated runs): the memory TensorFlow's
-# transposed conv keeps for an input shape (benchmarks/op_memory.py; the bands share one shape).
-TRANSPOSED_UP_MAX_CHANNELS = 64
+# A float32 up-convolution of at most this many input channels (config-f's 1024x1024 block: 64) stays the
+# transposed conv where the four phases are asked for, per CPU as measured:
+# - 'amx': oneDNN's phase convs are too narrow there (a band 27 -> 20 ms, record conv_as_matmul_xeon_amx.txt;
+#   Gs.run at batch 1 0.60 -> 0.57 s, generate_xeon_amx.txt at 6691b21 and after), for 0-40 MiB more peak RSS:
+#   the memory TensorFlow's transposed conv keeps for an input shape (benchmarks/op_memory.py);
+# - 'other' (the AMD EPYC family 26): the same speed either way, and the transposed conv's two 34.7 MiB oneDNN
+#   scratchpads (one per inter-op thread) cost 20-30 MiB of batch-1 peak RSS (record band_loop_epyc_zen5.txt).
+TRANSPOSED_UP_LIMITS = {'amx': 64, 'other': 0}
+TRANSPOSED_UP_MAX_CHANNELS: int | None = None  # None: TRANSPOSED_UP_LIMITS for this CPU
 # The three routes above, on or off: None (default) on iff TensorFlow runs its oneDNN CPU kernels. Its Eigen
 # kernels (oneDNN off: the AMD EPYCs' default, or TF_ENABLE_ONEDNN_OPTS=0) are faster without them: config-f 1024
 # at batch 1, oneDNN off, routes on 0.765 s, off 0.737 s (record conv_as_matmul_onednn_off_xeon_amx.txt).
@@ -52,9 +55,21 @@ def batch1_routes() -> bool:
 
 def matmul_limits() -> tuple[int, int]:
     """(MATMUL_CONV_MAX_PIXELS, MATMUL_UP_MAX_PIXELS), each where None from MATMUL_LIMITS for this CPU."""
-    conv, up = MATMUL_LIMITS['amx' if _cpu_has_amx() else 'other']
+    conv, up = MATMUL_LIMITS[_cpu_kind()]
     return (conv if MATMUL_CONV_MAX_PIXELS is None else int(MATMUL_CONV_MAX_PIXELS),
             up if MATMUL_UP_MAX_PIXELS is None else int(MATMUL_UP_MAX_PIXELS))
+
+
+def transposed_up_max_channels() -> int:
+    """TRANSPOSED_UP_MAX_CHANNELS, where None from TRANSPOSED_UP_LIMITS for this CPU."""
+    if TRANSPOSED_UP_MAX_CHANNELS is not None:
+        return int(TRANSPOSED_UP_MAX_CHANNELS)
+    return TRANSPOSED_UP_LIMITS[_cpu_kind()]
+
+
+def _cpu_kind() -> str:
+    """The key of this CPU in the per-CPU route tables: 'amx' or 'other'."""
+    return 'amx' if _cpu_has_amx() else 'other'
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,7 +131,7 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
     (groups = N). tf.nn.conv2d infers the grouping from the channel counts, so None (grouped, count not given)
     works too; an int is checked against the static channel counts. TF has no grouped transposed convolution,
     so grouped up-sampling runs the same math as zero insertion and a full correlation with the unflipped kernel.
-    `polyphase` (3x3 kernels, up=2; not a float32 input of at most TRANSPOSED_UP_MAX_CHANNELS channels where
+    `polyphase` (3x3 kernels, up=2; not a float32 input of at most `transposed_up_max_channels()` channels where
     `batch1_routes()`): the transposed conv as four stride-1 convs (`_polyphase_up2`), the generator's per-sample
     path on the CPU:
     TensorFlow's oneDNN transposed conv keeps tens of MiB per input shape for the life of the process, the
@@ -144,7 +159,7 @@ def conv2d_resample(x: tf.Tensor, w: tf.Tensor, f: np.ndarray | None = None, up:
         x = upfirdn2d(x, f, padding=((p + 1) // 2, p // 2), impl=impl)
         return tf.nn.conv2d(x, w, strides=down, padding='VALID')
 
-    few_channels = (cin is not None and cin <= TRANSPOSED_UP_MAX_CHANNELS and x.dtype == tf.float32
+    few_channels = (cin is not None and cin <= transposed_up_max_channels() and x.dtype == tf.float32
                     and batch1_routes())
     if polyphase and groups == 1 and up == 2 and kw == 3 and not few_channels:
         # The four phases start one sample before the transposed conv's output and end two after it.
@@ -186,7 +201,8 @@ def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     phase (py, px) is a stride-1 conv with 1 or 2 taps per axis (9 taps in all, no zero multiplies), padded so
     each has H + 2 x W + 2 outputs; interleaved -> [N, 2H + 4, 2W + 4, Cout] = transposed samples -1 .. 2H + 2
     (those beyond its 2H + 1 are zero)."""
-    n, h, wd, cout = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], w.shape[3]
+    n, h, wd = _dims(x)[:3]
+    cout = w.shape[3]
     rows = []
     for py in range(2):
         phases = []
@@ -196,6 +212,18 @@ def _polyphase_up2(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
             phases.append(conv2d_stride1(x, k, [pad_y, pad_x]))
         rows.append(phases)
     return _interleave(rows, n, h + 2, wd + 2, cout)
+
+
+def _dims(x: tf.Tensor) -> list:
+    """x's dimensions: the static ones as ints (no shape ops in the graph), the others from tf.shape."""
+    dynamic = None
+    dims = []
+    for i, d in enumerate(x.shape):
+        if d is None:
+            dynamic = tf.shape(x) if dynamic is None else dynamic
+            d = dynamic[i]
+        dims.append(d)
+    return dims
 
 
 def _interleave(phases: list, n, h, wd, cout: int) -> tf.Tensor:
