@@ -21,6 +21,7 @@ import copy
 import json
 import os
 import pickle
+import resource
 import sys
 import time
 
@@ -80,10 +81,10 @@ def task_load(args) -> dict:
     import torch
     import legacy
     peak = {'import': peak_rss_mib()}
-    t0 = time.perf_counter()
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with open(args.pkl, 'rb') as f:
         data = legacy.load_network_pkl(f)
-    load_s = time.perf_counter() - t0
+    load_s, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
     peak['load'] = peak_rss_mib()
     G = data['G_ema']
     times = []
@@ -93,7 +94,8 @@ def task_load(args) -> dict:
         with torch.no_grad():
             G(z, None, truncation_psi=0.5, noise_mode='const').numpy()
         times.append(time.perf_counter() - t0)
-    return {'load_s': load_s, 'image_s': times, 'peak_rss_mib': peak, 'peak_after_images': peak_rss_mib()}
+    return {'load_s': load_s, 'load_system_s': r1.ru_stime - r0.ru_stime, 'load_faults': r1.ru_minflt - r0.ru_minflt,
+            'image_s': times, 'peak_rss_mib': peak, 'peak_after_images': peak_rss_mib()}
 
 
 def _adam(module, reg_interval: int, lr: float):
