@@ -37,7 +37,7 @@ MATMUL_UP_MAX_PIXELS: int | None = None
 #   Gs.run at batch 1 0.60 -> 0.57 s, generate_xeon_amx.txt at 6691b21 and after), for 0-40 MiB more peak RSS:
 #   the memory TensorFlow's transposed conv keeps for an input shape (benchmarks/op_memory.py);
 # - 'other' (the AMD EPYC family 26): the same speed either way, and the transposed conv's two 34.7 MiB oneDNN
-#   scratchpads (one per inter-op thread) cost 20-30 MiB of batch-1 peak RSS (record band_loop_epyc_zen5.txt).
+#   scratchpads (one per inter-op thread) cost 9-24 MiB of batch-1 peak RSS (record bands_epyc_zen5.txt).
 TRANSPOSED_UP_LIMITS = {'amx': 64, 'other': 0}
 TRANSPOSED_UP_MAX_CHANNELS: int | None = None  # None: TRANSPOSED_UP_LIMITS for this CPU
 # The three routes above, on or off: None (default) on iff TensorFlow runs its oneDNN CPU kernels. Its Eigen
