@@ -57,3 +57,33 @@ def release_free_heap() -> None:
         _MALLOC_TRIM.append(trim)
     if _MALLOC_TRIM[0] is not None:
         _MALLOC_TRIM[0](0)
+
+
+class Scratch:
+    """Reusable 64-byte-aligned memory (`take(nbytes)` -> a uint8 view, valid until the next take): the loaders read
+    each weight into it and TensorFlow copies it out (`tensor_copy`), so the file's bytes land in fresh memory once,
+    in TensorFlow's pool, instead of in a new NumPy array per weight first."""
+
+    def __init__(self):
+        self._raw = np.empty(0, np.uint8)
+
+    def take(self, nbytes: int) -> np.ndarray:
+        if self._raw.size < nbytes + _ALIGN:
+            self._raw = np.empty(nbytes + _ALIGN, np.uint8)
+        start = -self._raw.ctypes.data % _ALIGN
+        return self._raw[start:start + nbytes]
+
+
+def tensor_copy(array: np.ndarray) -> tf.Tensor:
+    """A TensorFlow-owned copy of `array` (CPU): one copy into TensorFlow's pool, where tf.constant(array) makes two,
+    the first into new NumPy memory. A C-contiguous array at a 64-byte-aligned address (a `Scratch`) is read in
+    place (DLPack) by the copying op; any other takes tf.constant's way. Eager ops run synchronously by default, so
+    the array may be reused once this returns (with asynchronous eager execution it takes tf.constant's way)."""
+    array = np.asarray(array)
+    if (array.size == 0 or not array.flags.c_contiguous or array.ctypes.data % _ALIGN or array.dtype.kind not in 'fiu'
+            or not tf.config.experimental.get_synchronous_execution()):
+        return tf.constant(array)
+    return tf.raw_ops.Snapshot(input=tf.experimental.dlpack.from_dlpack(array.__dlpack__()))
+
+
+_ALIGN = 64  # TensorFlow's buffer alignment (EIGEN_MAX_ALIGN_BYTES): an unaligned buffer used in place aborts it

@@ -212,3 +212,25 @@ def test_stream_unpickler_reads_large_strings_in_frames():
     f = PickleFile(io.BytesIO(raw), 'framed')
     assert f.load(StreamUnpickler) == payload
     assert pickle.loads(raw) == payload
+
+
+def test_weights_read_through_the_scratch_equal_the_file(monkeypatch):
+    """The weights whose bytes stay in the file until built are read into one reused buffer and copied into
+    TensorFlow from there (tfstate.InitialValues, misc.tensor_copy): each equals the stored array, although the
+    buffer was overwritten by every weight after it."""
+    from sg2tf.nvidia import tfstate
+    copied = []
+    original = tfstate.tensor_copy
+
+    def spy(array):
+        copied.append(array.shape)
+        return original(array)
+    monkeypatch.setattr(tfstate, 'tensor_copy', spy)
+    nets = legacy.load_network_pkl(os.path.join(DATA, 'f32.pkl'))
+    assert len(copied) >= 10, copied  # the larger weights of G, D and Gs
+    _, _, Gs = restricted_load(os.path.join(DATA, 'f32.pkl'))
+    for component in ('synthesis', 'mapping'):
+        stored = dict(Gs.state['components'][component].state['variables'])
+        prefix = 'G_synthesis/' if component == 'synthesis' else 'G_mapping/'
+        for name, value in stored.items():
+            np.testing.assert_array_equal(nets['Gs'].get_var(prefix + name), value, err_msg=name)

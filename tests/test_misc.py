@@ -91,3 +91,22 @@ def test_run_releases_the_free_heap_after_each_minibatch(nets, monkeypatch):
     if sys.platform.startswith('linux') and os.path.exists('/lib/x86_64-linux-gnu/libc.so.6'):
         assert misc._MALLOC_TRIM[0] is not None, 'glibc without malloc_trim'
     misc.release_free_heap()
+
+
+def test_tensor_copy_owns_its_values():
+    """misc.tensor_copy of a Scratch view (aligned: read in place by the copying op) and of unaligned, strided and
+    empty arrays: each tensor keeps the values it was given after the buffer is reused."""
+    from sg2tf.misc import Scratch, tensor_copy
+    scratch = Scratch()
+    buf = scratch.take(4 * 1000).view(np.float32)
+    assert buf.ctypes.data % 64 == 0
+    buf[:] = np.arange(1000, dtype=np.float32)
+    aligned = tensor_copy(buf.reshape(10, 100))
+    unaligned = tensor_copy(np.arange(1001, dtype=np.float32)[1:])
+    strided = tensor_copy(buf.reshape(10, 100).T)
+    empty = tensor_copy(np.zeros([0, 3], np.float32))
+    buf[:] = -1  # the memory the aligned and strided tensors were made from
+    np.testing.assert_array_equal(aligned.numpy(), np.arange(1000, dtype=np.float32).reshape(10, 100))
+    np.testing.assert_array_equal(strided.numpy(), np.arange(1000, dtype=np.float32).reshape(10, 100).T)
+    np.testing.assert_array_equal(unaligned.numpy(), np.arange(1, 1001, dtype=np.float32))
+    assert empty.shape == (0, 3)

@@ -7,7 +7,9 @@ import numbers
 import warnings
 
 import numpy as np
+import tensorflow as tf
 
+from sg2tf.misc import Scratch, tensor_copy
 from sg2tf.nvidia import kwargs as _kwargs
 from sg2tf.nvidia import names
 from sg2tf.nvidia.errors import is_name, show
@@ -200,27 +202,31 @@ def _as_float32(value) -> np.ndarray:
 class InitialValues:
     """The stored variables as initial values of the Keras weights (`layers.weights_to_be_filled(source)`): each
     weight is created holding its value, read from the file just then, instead of zeros assigned over later.
-    Only a stored value of the weight's own name and shape is given; whatever is not (or fails to read) is left
-    to `fill`, which then names the problem exactly as without this."""
+    A float32 value still in the file is read into one reused buffer (`misc.Scratch`) and copied from there into
+    TensorFlow (`misc.tensor_copy`), not into a new NumPy array per weight first. Only a stored value of the
+    weight's own name and shape is given; whatever is not (or fails to read) is left to `fill`, which then names
+    the problem exactly as without this."""
 
     def __init__(self, stored: dict, root_name: str):
         self.stored, self.root_name = stored, root_name
         self.given: set[str] = set()
         self.nonfinite: set[str] = set()
+        self.scratch = Scratch()
 
-    def __call__(self, path: str, shape: tuple) -> np.ndarray | None:
+    def __call__(self, path: str, shape: tuple) -> tf.Tensor | np.ndarray | None:
         name = names.relative_name(path, self.root_name)
         value = self.stored.get(name)
         if value is None or name in self.given or tuple(np.shape(value)) != names.nvidia_shape(name, shape):
             return None
         try:
-            value = _as_float32(value)
+            in_place = (isinstance(value, DeferredArray) and value.dtype == np.float32 and not names.is_nchw(name))
+            value = value.read_into(self.scratch.take(value.piece.size)) if in_place else _as_float32(value)
         except Exception:  # noqa: BLE001 - fill() reads it again and reports it
             return None
         if not np.isfinite(value).all():
             self.nonfinite.add(name)
         self.given.add(name)
-        return names.to_keras_layout(name, value)
+        return tensor_copy(value) if in_place else names.to_keras_layout(name, value)
 
 
 def fill(model, stored: dict, source: str, net_name: str, strict: bool = False,

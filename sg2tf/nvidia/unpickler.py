@@ -291,16 +291,20 @@ class PickleFile:
         key = (piece.offset, piece.size)
         buf = self._fetched.get(key)
         if buf is None:
-            buf = np.empty(piece.size, np.uint8)
-            self.file.seek(piece.offset)
-            done = 0
-            while done < piece.size:
-                n = self.file.readinto(buf[done:])
-                if not n:
-                    raise NetworkPickleError(f'{self.source}: the file ends before byte {piece.offset + piece.size}'
-                                             f' (did it change while loading?)')
-                done += n
+            buf = self.read_into(piece, np.empty(piece.size, np.uint8))
             self._fetched[key] = buf
+        return buf
+
+    def read_into(self, piece: FileSlice, buf: np.ndarray) -> np.ndarray:
+        """The bytes of `piece` read into `buf` (uint8, piece.size of them) -> buf."""
+        self.file.seek(piece.offset)
+        done = 0
+        while done < piece.size:
+            n = self.file.readinto(buf[done:])
+            if not n:
+                raise NetworkPickleError(f'{self.source}: the file ends before byte {piece.offset + piece.size}'
+                                         f' (did it change while loading?)')
+            done += n
         return buf
 
     # the passes
@@ -392,6 +396,10 @@ class DeferredArray:
 
     def read(self) -> np.ndarray:
         return self.stream.fetch(self.piece).view(self.dtype).reshape(self.shape)
+
+    def read_into(self, buf: np.ndarray) -> np.ndarray:
+        """The array read into `buf` (uint8, at least `piece.size` bytes: reused memory, see `misc.Scratch`)."""
+        return self.stream.read_into(self.piece, buf[:self.piece.size]).view(self.dtype).reshape(self.shape)
 
     def __repr__(self):
         return f'<{self.dtype.name} array of shape {list(self.shape)} in the file>'
