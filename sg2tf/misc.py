@@ -83,7 +83,8 @@ def tensor_copy(array: np.ndarray) -> tf.Tensor:
     if (array.size == 0 or not array.flags.c_contiguous or array.ctypes.data % _ALIGN or array.dtype.kind not in 'fiu'
             or not tf.config.experimental.get_synchronous_execution()):
         return tf.constant(array)
-    return tf.raw_ops.Snapshot(input=tf.experimental.dlpack.from_dlpack(array.__dlpack__()))
+    with tf.device('/CPU:0'):  # the copy made here, in host memory, even where a GPU is the default device
+        return tf.raw_ops.Snapshot(input=tf.experimental.dlpack.from_dlpack(array.__dlpack__()))
 
 
 _ALIGN = 64  # TensorFlow's buffer alignment (EIGEN_MAX_ALIGN_BYTES): an unaligned buffer used in place aborts it
